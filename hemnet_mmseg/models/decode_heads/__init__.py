@@ -1,0 +1,3 @@
+from .hem_head import HEMHead
+
+__all__ = ['HEMHead']

@@ -1,0 +1,8 @@
+from .config_prefix import check_mmengine_private_api, register_config_prefix
+from .safe_checkpoint import (UnsafeCheckpointError, checkpoint_getattr,
+                              register_safe_globals)
+
+__all__ = [
+    'check_mmengine_private_api', 'register_config_prefix',
+    'UnsafeCheckpointError', 'checkpoint_getattr', 'register_safe_globals'
+]

@@ -1,0 +1,230 @@
+"""HEMHead: shapes, gradients, EMAHead equivalence, bases buffer, arguments."""
+import copy
+
+import pytest
+import torch
+from mmseg.models.decode_heads import EMAHead
+from mmseg.registry import MODELS
+
+import hemnet_mmseg  # noqa: F401  (registers HEMHead)
+from hemnet_mmseg.models import HEMHead
+
+BN = dict(type='BN', requires_grad=True)
+
+
+def head_cfg(**kwargs):
+    cfg = dict(
+        in_channels=32,
+        in_index=0,
+        channels=16,
+        ema_channels=24,
+        num_bases=8,
+        num_stages=3,
+        num_classes=5,
+        dropout_ratio=0.0,
+        norm_cfg=BN,
+        align_corners=False)
+    cfg.update(kwargs)
+    return cfg
+
+
+def inputs(batch=2, h=9, w=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, 32, h, w, generator=g)]
+
+
+def test_registered_in_mmseg_registry():
+    head = MODELS.build(dict(type='HEMHead', **head_cfg()))
+    assert isinstance(head, HEMHead) and isinstance(head, EMAHead)
+
+
+@pytest.mark.parametrize('batch,h,w', [(1, 8, 8), (2, 9, 11), (3, 5, 17)])
+@pytest.mark.parametrize('training', [True, False])
+def test_output_shape(batch, h, w, training):
+    head = HEMHead(**head_cfg())
+    head.train(training)
+    out = head(inputs(batch, h, w))
+    assert out.shape == (batch, 5, h, w)
+
+
+def test_every_parameter_gets_gradient_and_nothing_is_nan():
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg())
+    head.train()
+    out = head(inputs())
+    out.square().mean().backward()
+    assert head.ema_mid_conv.conv.weight.requires_grad
+    for name, param in head.named_parameters():
+        assert param.requires_grad, name
+        assert param.grad is not None, f'{name} got no gradient'
+        assert torch.isfinite(param.grad).all(), f'{name} has NaN gradient'
+        assert param.grad.abs().sum() > 0, f'{name} got a zero gradient'
+    # and gradient reaches the features that feed the EM unit
+    x = inputs()[0].requires_grad_(True)
+    head.zero_grad()
+    head([x]).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_backprop_off_freezes_mid_conv_like_emahead():
+    head = HEMHead(**head_cfg(backprop_em=False))
+    assert not any(p.requires_grad for p in head.ema_mid_conv.parameters())
+
+
+def _pair(seed=0, **hem_kwargs):
+    torch.manual_seed(seed)
+    ema = EMAHead(**head_cfg())
+    hem = HEMHead(**head_cfg(**hem_kwargs))
+    hem.load_state_dict(ema.state_dict(), strict=True)
+    return ema, hem
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_reproduces_emahead_in_train_and_eval(seed):
+    ema, hem = _pair(seed, step_size=1.0, backprop_em=False)
+    x = inputs(seed=seed)
+    # a training step: outputs and the bases buffer after the update
+    ema.train()
+    hem.train()
+    out_ema, out_hem = ema(x), hem(x)
+    torch.testing.assert_close(out_hem, out_ema, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        hem.ema_module.bases, ema.ema_module.bases, atol=1e-5, rtol=1e-5)
+    # BN running stats were updated identically too: eval agrees as well
+    ema.eval()
+    hem.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(hem(x), ema(x), atol=1e-5, rtol=1e-5)
+
+
+def test_emahead_state_dict_loads_strict_and_names_match():
+    torch.manual_seed(0)
+    ema = EMAHead(**head_cfg())
+    hem = HEMHead(**head_cfg())
+    assert list(ema.state_dict()) == list(hem.state_dict())
+    missing = hem.load_state_dict(ema.state_dict(), strict=True)
+    assert not missing.missing_keys and not missing.unexpected_keys
+    assert torch.equal(hem.ema_module.bases, ema.ema_module.bases)
+
+
+def test_same_seed_same_initial_weights_as_emahead():
+    torch.manual_seed(3)
+    ema = EMAHead(**head_cfg())
+    torch.manual_seed(3)
+    hem = HEMHead(**head_cfg())
+    for (k, a), (_, b) in zip(ema.state_dict().items(),
+                              hem.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_bases_unchanged_in_eval():
+    head = HEMHead(**head_cfg())
+    head.eval()
+    before = head.ema_module.bases.clone()
+    with torch.no_grad():
+        head(inputs())
+    head(inputs())  # eval with grad enabled: still no update
+    assert torch.equal(head.ema_module.bases, before)
+
+
+def test_momentum_update_is_emahead_formula_and_detached():
+    head = HEMHead(**head_cfg(momentum=0.3))
+    head.train()
+    module = head.ema_module
+    mu0 = module.bases.clone()
+    captured = {}
+
+    def keep(mod, args, result):
+        captured['feats'] = args[0].detach()
+
+    handle = module.register_forward_hook(keep)
+    head(inputs()).sum().backward()
+    handle.remove()
+    feats = captured['feats']
+    flat = feats.flatten(2)
+    module.bases.data.copy_(mu0)  # recompute mu(T) from the same start
+    with torch.no_grad():
+        mu_t = module.run_em(flat).bases
+    expected = 0.7 * mu0 + 0.3 * torch.nn.functional.normalize(
+        mu_t.mean(0, keepdim=True), dim=1)
+    head.ema_module.bases.data.copy_(mu0)
+    head(inputs())
+    torch.testing.assert_close(module.bases, expected, atol=1e-6, rtol=1e-6)
+    # not re-normalised after the update (EMAHead keeps it slightly short)
+    assert (module.bases.norm(dim=1) < 1 - 1e-4).any()
+    # no autograd graph held by the buffer
+    assert not module.bases.requires_grad and module.bases.grad_fn is None
+
+
+@pytest.mark.parametrize('step_size', [1.0, 0.5])
+def test_num_stages_eval_used_only_in_eval(step_size):
+    torch.manual_seed(0)
+    a = HEMHead(**head_cfg(num_stages=2, num_stages_eval=6,
+                           step_size=step_size))
+    b = HEMHead(**head_cfg(num_stages=6, step_size=step_size))
+    b.load_state_dict(a.state_dict())
+    a.eval()
+    b.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(a(inputs()), b(inputs()))
+    assert a.ema_module.current_num_stages == 6
+    a.train()
+    assert a.ema_module.current_num_stages == 2
+
+
+def test_em_runs_in_float32_under_autocast():
+    head = HEMHead(**head_cfg())
+    head.eval()
+    captured = {}
+    head.ema_module.register_forward_hook(
+        lambda m, a, r: captured.update(out=r))
+    orig = head.ema_module.run_em
+
+    def spy(feats, **kw):
+        res = orig(feats, **kw)
+        captured['em_dtype'] = res.bases.dtype
+        return res
+
+    head.ema_module.run_em = spy
+    with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
+        out = head(inputs())
+    assert captured['em_dtype'] == torch.float32
+    assert torch.isfinite(out.float()).all()
+
+
+@pytest.mark.parametrize('kwargs,name', [
+    (dict(step_size=0.0), 'step_size'),
+    (dict(step_size=1.5), 'step_size'),
+    (dict(step_size=-0.1), 'step_size'),
+    (dict(num_stages=0), 'num_stages'),
+    (dict(num_stages_eval=0), 'num_stages_eval'),
+    (dict(num_bases=0), 'num_bases'),
+    (dict(inv_temperature=0.0), 'inv_temperature'),
+    (dict(inv_temperature=-1.0), 'inv_temperature'),
+    (dict(inv_temperature=float('inf')), 'inv_temperature'),
+    (dict(momentum=1.5), 'momentum'),
+])
+def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
+    with pytest.raises(ValueError, match=name) as err:
+        HEMHead(**head_cfg(**kwargs))
+    # the message states the allowed range
+    assert any(s in str(err.value) for s in ('(0, 1]', '>= 1', '> 0', '[0, 1]'))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_cuda_forward_backward_amp():
+    head = HEMHead(**head_cfg()).cuda().train()
+    x = [t.cuda() for t in inputs()]
+    with torch.autocast('cuda', dtype=torch.float16):
+        out = head(x)
+    out.float().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters()
+               if p.grad is not None)
+
+
+def test_deepcopy_and_state_dict_roundtrip():
+    head = HEMHead(**head_cfg())
+    clone = copy.deepcopy(head)
+    for (k, a), (_, b) in zip(head.state_dict().items(),
+                              clone.state_dict().items()):
+        assert torch.equal(a, b), k

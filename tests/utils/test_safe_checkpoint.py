@@ -1,0 +1,219 @@
+"""Weights-only loading of genuine MMEngine checkpoints; crafted ones refused."""
+import io
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner, load_checkpoint
+
+import hemnet_mmseg  # noqa: F401  (registers the allow-list)
+from hemnet_mmseg.utils import UnsafeCheckpointError, checkpoint_getattr
+
+
+class _TinyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        out = self.linear(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=((out.squeeze(1) - torch.stack(labels))**2).mean())
+        return out
+
+
+class _Data(torch.utils.data.Dataset):
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.full((3, ), float(i)),
+                    labels=torch.tensor(float(i % 2)))
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory):
+    """A checkpoint written by a real MMEngine Runner (message hub with
+    HistoryBuffers and numpy scalars, optimizer and scheduler state)."""
+    work_dir = tmp_path_factory.mktemp('runner')
+    runner = Runner(
+        model=_TinyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=_Data(), sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2, num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        param_scheduler=dict(type='PolyLR', by_epoch=False, eta_min=1e-4),
+        train_cfg=dict(by_epoch=False, max_iters=3),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=3,
+                            by_epoch=False),
+            logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0))
+    runner.train()
+    path = work_dir / 'iter_3.pth'
+    assert path.exists()
+    return path
+
+
+def test_runner_checkpoint_needs_the_allow_list(runner_checkpoint):
+    """The file really contains the globals torch refuses by default."""
+    names = _pickled_globals(runner_checkpoint)
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in names
+    assert names & {'builtins.getattr', '__builtin__.getattr'}
+    assert any(n.startswith('numpy') for n in names)
+
+
+def _pickled_globals(path):
+    """Every GLOBAL a torch zip checkpoint's pickle references."""
+    import pickletools
+    with zipfile.ZipFile(path) as zf:
+        pkl = next(n for n in zf.namelist() if n.endswith('data.pkl'))
+        data = zf.read(pkl)
+    return {
+        arg.replace(' ', '.')
+        for op, arg, _ in pickletools.genops(data) if op.name == 'GLOBAL'
+    }
+
+
+def test_runner_checkpoint_loads_weights_only(runner_checkpoint):
+    ckpt = torch.load(str(runner_checkpoint), weights_only=True)
+    hub = ckpt['message_hub']
+    assert isinstance(hub['log_scalars']['train/loss'], HistoryBuffer)
+    assert ckpt['meta']['iter'] == 3
+    assert 'state' in ckpt['optimizer']
+    # through mmengine's own loader, which calls torch.load's default
+    model = _TinyModel()
+    load_checkpoint(model, str(runner_checkpoint), map_location='cpu')
+    torch.testing.assert_close(model.linear.weight,
+                               ckpt['state_dict']['linear.weight'])
+
+
+def test_numpy1_names_load(tmp_path):
+    """Files written with numpy 1 name numpy.core.multiarray.*."""
+    buf = io.BytesIO()
+    torch.save({'a': np.float64(1.5), 'b': np.arange(3)}, buf)
+    # rewrite the pickle inside the zip with numpy 1 module names
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = tmp_path / 'np1.pth'
+    with zipfile.ZipFile(out, 'w') as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith('data.pkl'):
+                data = _rename_globals(data, 'numpy._core.multiarray',
+                                       'numpy.core.multiarray')
+            dst.writestr(info, data)
+    assert 'numpy.core.multiarray._reconstruct' in _pickled_globals(out)
+    obj = torch.load(str(out), weights_only=True)
+    assert obj['a'] == 1.5 and list(obj['b']) == [0, 1, 2]
+
+
+def _rename_globals(data, old, new):
+    """Rewrite GLOBAL/BINUNICODE module names in a protocol-2 pickle."""
+    import pickletools
+    out = io.BytesIO()
+    ops = list(pickletools.genops(data))
+    for i, (op, arg, pos) in enumerate(ops):
+        end = ops[i + 1][2] if i + 1 < len(ops) else len(data)
+        chunk = data[pos:end]
+        if op.name == 'GLOBAL' and arg.startswith(old):
+            chunk = b'c' + arg.replace(old, new, 1).replace(' ', '\n').encode(
+            ) + b'\n'
+        out.write(chunk)
+    return out.getvalue()
+
+
+def _craft(tmp_path, reduce_obj):
+    """A torch zip checkpoint whose pickle is built from ``reduce_obj``."""
+    path = tmp_path / 'crafted.pth'
+    torch.save({'state_dict': {}, 'x': reduce_obj}, str(path))
+    return path
+
+
+class _Reduce:
+    """Pickles as ``fn(*args)``."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+    def __call__(self, *args):  # pickle wants a callable in __reduce__
+        raise AssertionError('never called')
+
+
+def test_plain_os_system_payload_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = _craft(tmp_path, _Reduce(os.system, f'touch {marker}'))
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(str(path), weights_only=True)
+    assert not marker.exists()
+
+
+def test_getattr_walk_to_globals_refused(tmp_path):
+    """Built only from allow-listed names: getattr(HistoryBuffer, '__init__')
+    then '__globals__'. The real getattr would return the module globals."""
+    init = _Reduce(getattr, HistoryBuffer, '__init__')
+    walk = _Reduce(getattr, init, '__globals__')
+    path = _craft(tmp_path, walk)
+    with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
+        torch.load(str(path), weights_only=True)
+
+
+def _os_system_via_allow_listed_getattr(command):
+    """os.system(command), reached only through getattr on HistoryBuffer:
+    HistoryBuffer.__init__.__globals__['__builtins__']['__import__']('os')."""
+    init = _Reduce(getattr, HistoryBuffer, '__init__')
+    glob = _Reduce(getattr, init, '__globals__')
+    builtins_ = _Reduce(_Reduce(getattr, glob, 'get'), '__builtins__')
+    import_ = _Reduce(_Reduce(getattr, builtins_, 'get'), '__import__')
+    system = _Reduce(getattr, _Reduce(import_, 'os'), 'system')
+    return _Reduce(system, command)
+
+
+def test_getattr_walk_payload_does_not_run(tmp_path):
+    """A payload built only from allow-listed names that really runs a
+    command under plain pickle is refused, and runs nothing."""
+    live = tmp_path / 'live'
+    # proof that the payload is live: plain pickle runs it
+    pickle.loads(pickle.dumps(_os_system_via_allow_listed_getattr(
+        f'touch {live}'), protocol=2))
+    assert live.exists()
+    marker = tmp_path / 'pwned2'
+    path = _craft(tmp_path, _os_system_via_allow_listed_getattr(
+        f'touch {marker}'))
+    with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
+        torch.load(str(path), weights_only=True)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('obj,name', [
+    (HistoryBuffer, '__init__'),
+    (HistoryBuffer, '__class__'),
+    (HistoryBuffer, 'update'),
+    (np.ndarray, 'min'),
+    (object, '__subclasses__'),
+])
+def test_narrowed_getattr_refuses(obj, name):
+    with pytest.raises(UnsafeCheckpointError, match='refused getattr'):
+        checkpoint_getattr(obj, name)
+
+
+def test_narrowed_getattr_resolves_statistics():
+    for name in ('min', 'max', 'mean', 'current'):
+        assert checkpoint_getattr(HistoryBuffer, name) is getattr(
+            HistoryBuffer, name)
+
+
+def test_weights_only_not_switched_off():
+    assert os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD') is None
+    import builtins
+    assert getattr is builtins.getattr  # the real one is untouched
