@@ -1,0 +1,31 @@
+# EMANet twin of the toy HEMNet config: the same recipe with mmseg's EMAHead.
+# From scratch (no pretrained download), ResNet-18-D8, 64x64 images, 2 CPU
+# cores: see README "Quick start" for time and mIoU.
+_base_ = [
+    'mmseg::_base_/models/emanet_r50-d8.py', '../_base_/datasets/toy_shapes.py',
+    '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
+]
+max_iters = 1000
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=(64, 64)),
+    backbone=dict(depth=18),
+    decode_head=dict(
+        in_channels=512,
+        channels=64,
+        ema_channels=128,
+        num_bases=16,
+        num_classes=5),
+    auxiliary_head=dict(in_channels=256, channels=32, num_classes=5))
+randomness = dict(seed=0)
+optim_wrapper = dict(optimizer=dict(lr=0.02))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=30, end=max_iters,
+         by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=250)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=250, max_keep_ckpts=2),
+    visualization=dict(type='SegVisualizationHook', draw=False))

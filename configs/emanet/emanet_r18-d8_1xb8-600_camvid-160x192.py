@@ -1,0 +1,33 @@
+# EMANet on CamVid at 240x180 for 2 CPU cores (about 20 minutes): ResNet-18-D8
+# from scratch (no pretrained download), crop 160x192, batch 8. The HEMNet
+# twin differs only in the head; docs/results/camvid/ holds the study.
+_base_ = [
+    'mmseg::_base_/models/emanet_r50-d8.py',
+    '../_base_/datasets/camvid_240x180.py', '../_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
+]
+crop_size = (160, 192)
+max_iters = 600
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(depth=18),
+    decode_head=dict(
+        in_channels=512,
+        channels=128,
+        ema_channels=256,
+        num_bases=32,
+        num_classes=11),
+    auxiliary_head=dict(in_channels=256, channels=64, num_classes=11))
+randomness = dict(seed=0)
+optim_wrapper = dict(optimizer=dict(lr=0.02))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=50, end=max_iters,
+         by_epoch=False)
+]
+train_cfg = dict(max_iters=max_iters, val_interval=200)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=200, max_keep_ckpts=1),
+    visualization=dict(type='SegVisualizationHook', draw=False))

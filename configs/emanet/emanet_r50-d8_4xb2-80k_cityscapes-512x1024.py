@@ -1,0 +1,3 @@
+# mmseg's own EMANet config, with the plugin imported like its twin.
+_base_ = 'mmseg::emanet/emanet_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+custom_imports = dict(imports=['hemnet_mmseg'], allow_failed_imports=False)

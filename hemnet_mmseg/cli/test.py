@@ -1,0 +1,109 @@
+"""Evaluate a checkpoint with MMEngine's Runner (mmseg 1.x ``tools/test.py``
+arguments) and print the metrics."""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Optional
+
+from mmengine.runner import Runner
+
+from .common import (UserError, add_cfg_options, check_checkpoint_file,
+                     default_work_dir, load_config, run_main, setup_launcher)
+
+
+def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Evaluate a segmentor checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument(
+        '--out', type=str, help='the dir to save the predicted label maps')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir', help='dir (under the work dir) to save painted images')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    add_cfg_options(parser)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg, args):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise UserError('--show/--show-dir need a "visualization" hook in '
+                        'default_hooks (SegVisualizationHook)')
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        visualizer = cfg.visualizer
+        visualizer['save_dir'] = args.show_dir
+    return cfg
+
+
+def build_test_config(args: argparse.Namespace):
+    check_checkpoint_file(args.checkpoint)
+    cfg = load_config(args.config, args.cfg_options)
+    setup_launcher(cfg, args.launcher)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        if 'tta_pipeline' not in cfg:
+            raise UserError(f'--tta: {args.config} has no tta_pipeline')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    return cfg
+
+
+def main(argv: Optional[list] = None) -> dict:
+    args = parse_args(argv)
+    cfg = build_test_config(args)
+    if 'runner_type' in cfg:
+        from mmseg.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if runner.rank == 0:
+        metrics = {k: float(v) for k, v in metrics.items()}
+        path = osp.join(runner.log_dir, 'test_metrics.json')
+        with open(path, 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
+                           tta=args.tta, metrics=metrics), f, indent=2)
+        summary = '  '.join(f'{k}: {v:.2f}' for k, v in metrics.items())
+        print(f'test metrics ({"tta" if args.tta else "single scale"}): '
+              f'{summary}\nmetrics written to {path}', flush=True)
+    return metrics
+
+
+def cli(argv: Optional[list] = None) -> None:
+    run_main('test', main, argv)
+
+
+if __name__ == '__main__':
+    cli()

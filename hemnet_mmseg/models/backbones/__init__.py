@@ -1,0 +1,3 @@
+from .pointwise_net import PointwiseNet
+
+__all__ = ['PointwiseNet']

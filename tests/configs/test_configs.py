@@ -1,0 +1,125 @@
+"""Every config loads and builds on CPU; HEMNet/EMANet twins share a recipe;
+metafiles, model index and README name only configs that exist."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+import yaml
+from mmengine.config import Config
+from mmseg.registry import DATASETS, MODELS
+
+import hemnet_mmseg  # noqa: F401
+from hemnet_mmseg.cli.common import replace_syncbn
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) if '_base_' not in p)
+HEMNET_ONLY = {'step_size', 'num_stages_eval', 'inv_temperature',
+               'backprop_em', 'normalize_bases'}
+
+
+def _rel(path):
+    return osp.relpath(path, REPO)
+
+
+def test_there_are_configs_for_every_dataset():
+    names = ' '.join(osp.basename(p) for p in CONFIGS)
+    for token in ('cityscapes-512x1024', 'cityscapes-769x769',
+                  '80k_ade20k', '160k_ade20k', '20k_voc12aug', '40k_voc12aug',
+                  '40k_pascal-context-59', '80k_pascal-context-59',
+                  '80k_coco-stuff164k', 'camvid', 'toy-shapes'):
+        for algo in ('hemnet', 'emanet'):
+            assert f'{algo}_' in names and token in names, token
+    for algo in ('hemnet', 'emanet'):
+        for backbone in ('r50', 'r101'):
+            assert glob.glob(osp.join(REPO, 'configs', algo,
+                                      f'{algo}_{backbone}-d8_*cityscapes*'))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=_rel)
+def test_config_loads_and_model_builds(path):
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports['imports'] == ['hemnet_mmseg']
+    model_cfg = replace_syncbn(cfg.model.to_dict())
+    model_cfg['pretrained'] = None
+    if 'backbone' in model_cfg:
+        model_cfg['backbone'].pop('init_cfg', None)
+    model = MODELS.build(model_cfg)
+    dataset = cfg.train_dataloader.dataset
+    while dataset.type == 'ConcatDataset':  # VOC + SBD aug
+        dataset = dataset.datasets[0]
+    dataset_cls = DATASETS.get(dataset.type)
+    num_classes = len(dataset_cls.METAINFO['classes'])
+    assert model.decode_head.num_classes == num_classes
+    if getattr(model, 'auxiliary_head', None) is not None:
+        assert model.auxiliary_head.num_classes == num_classes
+    name = osp.basename(path)
+    if name.startswith('hemnet_'):
+        assert type(model.decode_head).__name__ == 'HEMHead'
+    elif name.startswith('emanet_'):
+        assert type(model.decode_head).__name__ == 'EMAHead'
+    m = re.match(r'(hemnet|emanet)_r(\d+)-d8_', name)
+    if m:
+        assert cfg.model.backbone.depth == int(m.group(2))
+    # user-facing configs keep the real pretrained names
+    if m and 'toy' not in name and int(m.group(2)) >= 50 and \
+            '160x192' not in name:
+        assert cfg.model.pretrained.startswith('open-mmlab://resnet')
+    # mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_...
+    if name.startswith(('hemnet_', 'emanet_')):
+        assert re.match(
+            r'[a-z]+_r\d+-d8_\d+xb\d+-\d+k?_[a-z0-9-]+-\d+x\d+\.py$', name)
+
+
+def _strip_head(cfg):
+    d = cfg.to_dict()
+    d.pop('filename', None)
+    head = d['model']['decode_head']
+    head.pop('type')
+    for key in HEMNET_ONLY:
+        head.pop(key, None)
+    return d
+
+
+HEMNET_CONFIGS = [p for p in CONFIGS if osp.basename(p).startswith('hemnet_')]
+
+
+@pytest.mark.parametrize('path', HEMNET_CONFIGS, ids=_rel)
+def test_every_hemnet_config_has_an_identical_recipe_emanet_twin(path):
+    twin = path.replace(osp.join('configs', 'hemnet', 'hemnet_'),
+                        osp.join('configs', 'emanet', 'emanet_'))
+    assert osp.isfile(twin), f'no EMANet twin for {_rel(path)}'
+    hem, ema = Config.fromfile(path), Config.fromfile(twin)
+    assert hem.model.decode_head.type == 'HEMHead'
+    assert ema.model.decode_head.type == 'EMAHead'
+    assert _strip_head(hem) == _strip_head(ema)
+
+
+def _metafile_configs():
+    names = []
+    index = yaml.safe_load(open(osp.join(REPO, 'model-index.yml')))
+    for meta in index['Import']:
+        assert osp.isfile(osp.join(REPO, meta)), meta
+        for model in yaml.safe_load(open(osp.join(REPO, meta)))['Models']:
+            names.append(model['Config'])
+    return names
+
+
+def test_metafiles_name_existing_configs_and_cover_all():
+    named = _metafile_configs()
+    for cfg in named:
+        assert osp.isfile(osp.join(REPO, cfg)), f'metafile names {cfg}'
+    listed = set(named)
+    for path in CONFIGS:
+        if osp.basename(path).startswith(('hemnet_', 'emanet_')):
+            assert _rel(path) in listed, f'{_rel(path)} not in a metafile'
+
+
+def test_readme_names_existing_configs():
+    text = open(osp.join(REPO, 'README.md')).read()
+    named = set(re.findall(r'configs/[\w./-]+\.py', text))
+    assert named, 'the README names no config'
+    for cfg in named:
+        assert osp.isfile(osp.join(REPO, cfg)), f'README names {cfg}'

@@ -1,0 +1,79 @@
+"""Shared fixtures: the repository, a tiny toy data set, CLI runners."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOY_HEMNET = osp.join(REPO, 'configs', 'hemnet',
+                      'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+TOY_EMANET = osp.join(REPO, 'configs', 'emanet',
+                      'emanet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+CAMVID_ROOT = osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'camvid'))
+
+
+@pytest.fixture(scope='session')
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope='session')
+def toy_config():
+    return TOY_HEMNET
+
+
+@pytest.fixture(scope='session')
+def tiny_toy_root(tmp_path_factory):
+    """A generated toy data set: 16 train, 4 val images of 64x64."""
+    from hemnet_mmseg.datasets.toy_shapes_generator import generate
+    root = str(tmp_path_factory.mktemp('toy') / 'toy_shapes')
+    return generate(root, num_train=16, num_val=4, size=64, seed=0)
+
+
+def toy_options(root, max_iters=4, interval=2, batch=2, extra=()):
+    """--cfg-options for a fast CPU run on ``root``."""
+    opts = [
+        f'train_cfg.max_iters={max_iters}',
+        f'train_cfg.val_interval={interval}',
+        f'default_hooks.checkpoint.interval={interval}',
+        'default_hooks.checkpoint.max_keep_ckpts=10',
+        'default_hooks.logger.interval=1',
+        f'train_dataloader.batch_size={batch}',
+    ]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [
+            f'{loader}.dataset.data_root={root}',
+            f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False',
+        ]
+    return opts + list(extra)
+
+
+@pytest.fixture(scope='session')
+def toy_opts():
+    return toy_options
+
+
+def run_cli(args, cwd=None, env=None, timeout=600, check=True):
+    """Run a repo tool (``tools/<name>.py``) in a subprocess."""
+    full_env = dict(os.environ)
+    full_env.setdefault('OMP_NUM_THREADS', '2')
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable] + list(args),
+                          cwd=cwd or REPO,
+                          env=full_env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}'
+            f'\nstderr:\n{proc.stderr[-4000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def cli():
+    return run_cli
