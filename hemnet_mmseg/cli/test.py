@@ -24,7 +24,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
-        '--show-dir', help='dir (under the work dir) to save painted images')
+        '--show-dir',
+        help='dir to save painted images (relative: under the work dir)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     add_cfg_options(parser)
@@ -48,12 +49,14 @@ def trigger_visualization_hook(cfg, args):
         raise UserError('--show/--show-dir need a "visualization" hook in '
                         'default_hooks (SegVisualizationHook)')
     hook['draw'] = True
+    # paint every test image unless the config chose an interval
+    hook.setdefault('interval', 1)
     if args.show:
         hook['show'] = True
         hook['wait_time'] = args.wait_time
     if args.show_dir:
-        visualizer = cfg.visualizer
-        visualizer['save_dir'] = args.show_dir
+        # a relative --show-dir lives in the work dir, not the cwd
+        cfg.visualizer['save_dir'] = osp.join(cfg.work_dir, args.show_dir)
     return cfg
 
 

@@ -68,7 +68,7 @@ def test_test_out_and_show_dir(trained, cli, toy_config, tiny_toy_root,
     preds = sorted(out.glob('*.png'))
     assert len(preds) == 4
     assert cv2.imread(str(preds[0]), cv2.IMREAD_UNCHANGED).shape == (64, 64)
-    assert glob.glob(str(tmp_path / '*' / 'vis' / '**' / '*.png'),
+    assert glob.glob(str(tmp_path / 'vis' / '**' / '*.png'),
                      recursive=True)
 
 
