@@ -77,3 +77,14 @@ def run_cli(args, cwd=None, env=None, timeout=600, check=True):
 @pytest.fixture(scope='session')
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope='session')
+def toy_trained(tmp_path_factory, tiny_toy_root):
+    """tools/train.py on the toy config: 4 iterations, validation every 2.
+
+    Returns (work_dir, completed process)."""
+    work_dir = str(tmp_path_factory.mktemp('toy_train'))
+    proc = run_cli(['tools/train.py', TOY_HEMNET, '--work-dir', work_dir,
+                    '--cfg-options'] + toy_options(tiny_toy_root))
+    return work_dir, proc

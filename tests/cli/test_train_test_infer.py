@@ -17,12 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory, cli, toy_config, tiny_toy_root, toy_opts):
-    """4 iterations with validation every 2: the work dir."""
-    work_dir = str(tmp_path_factory.mktemp('train'))
-    proc = cli(['tools/train.py', toy_config, '--work-dir', work_dir,
-                '--cfg-options'] + toy_opts(tiny_toy_root))
-    return work_dir, proc
+def trained(toy_trained):
+    return toy_trained
 
 
 def test_train_writes_checkpoint_and_log_with_miou(trained):

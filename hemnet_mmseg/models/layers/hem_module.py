@@ -82,6 +82,10 @@ class HEMModule(EMAModule):
         self.inv_temperature = float(inv_temperature)
         self.backprop_em = backprop_em
         self.normalize_bases = normalize_bases
+        #: analysis tools set this to keep the last forward's EM history
+        #: (``self.last_em``: feats, mu(0..T) with mu(0) a grad leaf, Z(1..T))
+        self.record_history = False
+        self.last_em = None
 
     @property
     def current_num_stages(self) -> int:
@@ -100,13 +104,18 @@ class HEMModule(EMAModule):
         Returns:
             EMResult: float32 tensors, mu (B, C, K) and Z (B, N, K).
         """
+        bases = self.bases.float()
+        if self.record_history:
+            # a leaf, so that the gradient reaching mu(0) can be read
+            bases = bases.detach().clone().requires_grad_(
+                self.backprop_em and torch.is_grad_enabled())
         # fp16 cannot hold eps=1e-12 and overflows exp: EM runs in float32
         with torch.autocast(device_type=feats.device.type, enabled=False):
             with torch.set_grad_enabled(self.backprop_em
                                         and torch.is_grad_enabled()):
                 return unrolled_em(
                     feats.float(),
-                    self.bases.float(),
+                    bases,
                     self.current_num_stages,
                     step_size=self.step_size,
                     inv_temperature=self.inv_temperature,
@@ -125,7 +134,10 @@ class HEMModule(EMAModule):
         batch_size, channels, height, width = feats.shape
         # (B, C, N)
         flat = feats.reshape(batch_size, channels, height * width)
-        result = self.run_em(flat)
+        result = self.run_em(flat, return_history=self.record_history)
+        if self.record_history:
+            self.last_em = dict(feats=flat, result=result,
+                                shape=(height, width))
         with torch.autocast(device_type=feats.device.type, enabled=False):
             # (B, C, K) @ (B, K, N) -> (B, C, N)
             recon = reconstruct(result.bases, result.resp)

@@ -1,0 +1,159 @@
+"""Where the analysis tools get a head and its inputs from.
+
+* :func:`random_head`: a freshly initialised ``HEMHead`` (the default
+  ``configs`` head sizes) on random backbone features and random labels;
+* :func:`load_trained`: a segmentor from ``CONFIG CHECKPOINT`` and a batch
+  of real images and labels from the config's validation set, turned into
+  the decode head's input features by the trained backbone.
+
+Both return a :class:`HeadAndBatch` whose ``loss()`` is the decode head's
+own segmentation loss, so gradients are those training would see.
+Shapes: B batch, C_in backbone channels, H x W feature map.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import torch
+from torch import Tensor
+
+from hemnet_mmseg.models import HEMHead, HEMModule
+
+
+@dataclass
+class HeadAndBatch:
+    """A decode head, its inputs and the loss on them.
+
+    Attributes:
+        head (HEMHead): in eval mode (fixed BN statistics, no dropout).
+        inputs (list[Tensor]): backbone features, each (B, C_in, H, W).
+        loss (callable): ``loss(logits) -> Tensor`` the head's loss.
+        images (Tensor | None): (B, 3, H_img, W_img) uint8 RGB, real data.
+        meta (dict): what the head and batch are (for the JSON).
+    """
+    head: HEMHead
+    inputs: List[Tensor]
+    loss: Callable[[Tensor], Tensor]
+    images: Optional[Tensor] = None
+    meta: dict = field(default_factory=dict)
+
+
+def em_input(head: HEMHead, inputs: List[Tensor]):
+    """What ``EMAHead.forward`` computes before its EM unit, once.
+
+    Returns:
+        tuple: x (B, C_in, H, W) the head input, identity (B, C, H, W) the
+        in-conv output, feats (B, C, H, W) the EM unit input X (a leaf that
+        requires grad, so ``feats.grad`` is dL/dX).
+    """
+    with torch.no_grad():
+        x = head._transform_inputs(inputs)
+        identity = head.ema_in_conv(x)
+        feats = head.ema_mid_conv(identity)
+    return x, identity, feats.requires_grad_(True)
+
+
+def em_output_to_logits(head: HEMHead, x: Tensor, identity: Tensor,
+                        recon: Tensor) -> Tensor:
+    """The rest of ``EMAHead.forward`` after the EM unit.
+
+    Args:
+        x (Tensor): (B, C_in, H, W). identity (Tensor): (B, C, H, W).
+        recon (Tensor): the EM unit output, (B, C, H, W).
+
+    Returns:
+        Tensor: logits (B, num_classes, H, W).
+    """
+    out = head.ema_out_conv(recon.relu())
+    out = head.bottleneck((identity + out).relu())
+    if head.concat_input:
+        out = head.conv_cat(torch.cat([x, out], dim=1))
+    return head.cls_seg(out)
+
+
+def find_hem_module(head: torch.nn.Module) -> HEMModule:
+    module = getattr(head, 'ema_module', None)
+    if not isinstance(module, HEMModule):
+        raise TypeError(f'{type(head).__name__} has no HEMModule: the '
+                        'analysis tools need a HEMHead (type="HEMHead")')
+    return module
+
+
+def random_head(batch: int = 2,
+                height: int = 32,
+                width: int = 32,
+                in_channels: int = 512,
+                ema_channels: int = 512,
+                num_bases: int = 64,
+                num_classes: int = 19,
+                seed: int = 0,
+                **head_kwargs) -> HeadAndBatch:
+    """A randomly initialised HEMHead on random features (B, C_in, H, W)
+    and random labels; EM sizes as the Cityscapes configs (C 512, K 64),
+    C_in of a ResNet-18 (512) to keep the convolutions around it cheap."""
+    torch.manual_seed(seed)
+    head = HEMHead(
+        in_channels=in_channels,
+        in_index=0,
+        channels=128 if in_channels <= 512 else 256,
+        ema_channels=ema_channels,
+        num_bases=num_bases,
+        num_stages=3,
+        num_classes=num_classes,
+        dropout_ratio=0.0,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        align_corners=False,
+        **head_kwargs).eval()
+    gen = torch.Generator().manual_seed(seed)
+    # post-ReLU backbone features
+    feats = torch.randn(batch, in_channels, height, width,
+                        generator=gen).relu()
+    labels = torch.randint(0, num_classes, (batch, height, width),
+                           generator=gen)
+
+    def loss(logits: Tensor) -> Tensor:
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+    meta = dict(source='random', seed=seed,
+                input_shape=list(feats.shape), num_classes=num_classes,
+                head=dict(in_channels=in_channels, ema_channels=ema_channels,
+                          num_bases=num_bases, **head_kwargs))
+    return HeadAndBatch(head, [feats], loss, None, meta)
+
+
+def load_trained(config: str,
+                 checkpoint: str,
+                 num_images: int = 2,
+                 device: str = 'cpu',
+                 cfg_options: Optional[dict] = None) -> HeadAndBatch:
+    """A trained segmentor's decode head on real images of its val set."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmseg.apis import init_model
+    from mmseg.registry import DATASETS
+
+    import hemnet_mmseg.cli.common as common
+    common.check_checkpoint_file(checkpoint)
+    cfg = common.load_config(config, cfg_options)
+    common.replace_syncbn(cfg.model)
+    model = init_model(cfg, checkpoint, device=device).eval()
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    samples = [dataset[i] for i in range(min(num_images, len(dataset)))]
+    data = model.data_preprocessor(pseudo_collate(samples), training=False)
+    with torch.no_grad():
+        inputs = [f.detach() for f in model.extract_feat(data['inputs'])]
+    head = model.decode_head
+    find_hem_module(head)
+    data_samples = data['data_samples']
+
+    def loss(logits: Tensor) -> Tensor:
+        return head.loss_by_feat(logits, data_samples)['loss_ce']
+
+    images = torch.stack([s['inputs'] for s in samples]).flip(1)  # BGR->RGB
+    meta = dict(source='checkpoint', config=config, checkpoint=checkpoint,
+                num_images=len(samples),
+                input_shape=[list(f.shape) for f in inputs],
+                image_paths=[s['data_samples'].img_path for s in samples],
+                num_classes=head.num_classes)
+    return HeadAndBatch(head, inputs, loss, images, meta)
