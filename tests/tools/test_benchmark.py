@@ -1,0 +1,37 @@
+"""tools/analysis/benchmark.py runs on tiny shapes and writes its fields.
+(No timing thresholds here: the tool and its JSON are the benchmark.)"""
+import importlib.util
+import json
+import os.path as osp
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def test_benchmark_quick_writes_documented_fields(tmp_path):
+    path = osp.join(REPO, 'tools', 'analysis', 'benchmark.py')
+    spec = importlib.util.spec_from_file_location('tool_benchmark', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'bench.json'
+    tool.main(['--quick', '--out', str(out), '--skip', 'segmentor',
+               '--max-stages', '2', '--device', 'cpu'])
+    data = json.load(open(out))
+    assert {'device', 'torch', 'date', 'repeats'} <= set(data['meta'])
+    head = data['head']
+    for fig in ('train_step_time', 'inference_time'):
+        assert set(head[fig]) == {'ema', 'hem', 'unrolled'}
+        for s in head[fig].values():
+            assert {'median', 'min', 'max', 'repeats', 'unit'} <= set(s)
+            assert s['min'] <= s['median'] <= s['max']
+    mem = head['train_memory']
+    # EMAHead saves nothing through its no-grad loop; HEMHead saves more
+    assert mem['hem']['bytes'] > mem['ema']['bytes'] > 0
+    assert 'saved tensors' in mem['hem']['method']
+    assert set(data['unit']['forward_time']) == {
+        'ema_module', 'hem_module_eta1', 'hem_module_default'}
+    fits = data['scaling']['linear_fits']
+    assert {'T/hem/time', 'T/hem/memory', 'pixels/ema/time'} <= set(fits)
+    # autograd memory of the unit grows with T (it backpropagates)
+    assert fits['T/hem/memory']['slope'] > 0
+    assert fits['T/ema/memory']['slope'] == 0
+    assert {r['denominator'] for r in data['ratios']} >= {'ema', 'unrolled'}
