@@ -70,6 +70,45 @@ def check_checkpoint_file(path: str) -> None:
     raise UserError(f'not a PyTorch checkpoint: {path}')
 
 
+def _datasets(cfg):
+    """Yield the leaf dataset configs of a dataloader's dataset config."""
+    if cfg is None:
+        return
+    if cfg.get('type') == 'ConcatDataset':
+        for sub in cfg.get('datasets', []):
+            yield from _datasets(sub)
+    elif 'dataset' in cfg and 'data_root' not in cfg:  # a wrapper
+        yield from _datasets(cfg.dataset)
+    else:
+        yield cfg
+
+
+def check_data_roots(cfg: Config, loaders) -> None:
+    """A missing data root is a :class:`UserError` naming the path.
+
+    Data sets that generate themselves (``generate`` set) are skipped.
+    """
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not loader_cfg:
+            continue
+        for ds in _datasets(loader_cfg.get('dataset')):
+            root = ds.get('data_root')
+            if not root or osp.isdir(root) or ds.get('generate',
+                                                     None) is not None:
+                continue
+            if ds.get('type') == 'ToyShapesDataset' and 'generate' not in ds:
+                continue  # generates itself by default
+            from mmseg.registry import DATASETS
+            hint = getattr(DATASETS.get(ds.get('type')) or object,
+                           'DATA_HINT', '') or (
+                               'Download or create the data there.')
+            raise UserError(
+                f'data root not found: {root} ({loader}.dataset, '
+                f'{ds.get("type")}). {hint} Or point the config at it: '
+                f'--cfg-options {loader}.dataset.data_root=PATH')
+
+
 def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 

@@ -9,7 +9,8 @@ from typing import Optional
 from mmengine.runner import Runner
 
 from .common import (UserError, add_cfg_options, check_checkpoint_file,
-                     default_work_dir, load_config, run_main, setup_launcher)
+                     check_data_roots, default_work_dir, load_config,
+                     run_main, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -63,6 +64,7 @@ def trigger_visualization_hook(cfg, args):
 def build_test_config(args: argparse.Namespace):
     check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
+    check_data_roots(cfg, ('test_dataloader', ))
     setup_launcher(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -12,7 +12,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from .common import (UserError, add_cfg_options, check_checkpoint_file,
-                     default_work_dir, load_config, run_main, setup_launcher)
+                     check_data_roots, default_work_dir, load_config,
+                     run_main, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -48,6 +49,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
 
 def build_train_config(args: argparse.Namespace):
     cfg = load_config(args.config, args.cfg_options)
+    check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     setup_launcher(cfg, args.launcher)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

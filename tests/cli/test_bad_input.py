@@ -15,9 +15,31 @@ def test_missing_data_root_names_path_and_how_to_create(
     proc = cli(['tools/train.py', toy_config, '--work-dir', str(tmp_path),
                 '--cfg-options'] + toy_opts(missing) +
                ['train_dataloader.dataset.generate=None'], check=False)
-    assert proc.returncode != 0
-    assert str(missing / 'img_dir' / 'train') in proc.stderr
+    assert proc.returncode == 2
+    assert f'data root not found: {missing}' in proc.stderr
     assert 'hemnet-make-toy-data' in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_missing_mmseg_data_root_names_path(cli, repo, tmp_path):
+    cfg = osp.join(repo, 'configs', 'hemnet',
+                   'hemnet_r50-d8_4xb2-80k_cityscapes-512x1024.py')
+    proc = cli([osp.join(repo, 'tools', 'train.py'), cfg, '--work-dir',
+                str(tmp_path / 'w')], cwd=str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert 'data root not found: data/cityscapes/' in proc.stderr
+    assert 'CityscapesDataset' in proc.stderr
+
+
+def test_missing_data_folder_inside_root_is_named(toy_config, tmp_path):
+    from hemnet_mmseg.datasets import ToyShapesDataset
+    (tmp_path / 'root').mkdir()
+    with pytest.raises(FileNotFoundError,
+                       match=str(tmp_path / 'root' / 'img_dir' / 'val')):
+        ToyShapesDataset(data_root=str(tmp_path / 'root'), generate=None,
+                         data_prefix=dict(img_path='img_dir/val',
+                                          seg_map_path='ann_dir/val'),
+                         pipeline=[])
 
 
 @pytest.mark.parametrize('which', ['img_dir', 'ann_dir'])
