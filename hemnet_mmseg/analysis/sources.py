@@ -126,7 +126,6 @@ def load_trained(config: str,
                  device: str = 'cpu',
                  cfg_options: Optional[dict] = None) -> HeadAndBatch:
     """A trained segmentor's decode head on real images of its val set."""
-    from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
     from mmseg.apis import init_model

@@ -2,15 +2,23 @@
 arguments) and print the metrics."""
 import argparse
 import json
-import os
 import os.path as osp
 from typing import Optional
 
 from mmengine.runner import Runner
 
-from .common import (UserError, add_cfg_options, check_checkpoint_file,
-                     check_data_roots, default_work_dir, load_config,
-                     run_main, setup_launcher)
+from .common import (
+    UserError,
+    add_cfg_options,
+    add_launcher_args,
+    check_checkpoint_file,
+    check_data_roots,
+    default_work_dir,
+    load_config,
+    parse_with_local_rank,
+    run_main,
+    setup_launcher,
+)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -30,18 +38,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     add_cfg_options(parser)
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_launcher_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_with_local_rank(parser, argv)
 
 
 def trigger_visualization_hook(cfg, args):

@@ -3,7 +3,6 @@ arguments). hemnet_mmseg is imported before the config is parsed, so
 ``hemnet_mmseg::`` base configs resolve."""
 import argparse
 import logging
-import os
 import os.path as osp
 from typing import Optional
 
@@ -11,9 +10,18 @@ import torch
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-from .common import (UserError, add_cfg_options, check_checkpoint_file,
-                     check_data_roots, default_work_dir, load_config,
-                     run_main, setup_launcher)
+from .common import (
+    UserError,
+    add_cfg_options,
+    add_launcher_args,
+    check_checkpoint_file,
+    check_data_roots,
+    default_work_dir,
+    load_config,
+    parse_with_local_rank,
+    run_main,
+    setup_launcher,
+)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -34,17 +42,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         default=False,
         help='enable automatic mixed precision training (needs CUDA)')
     add_cfg_options(parser)
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local_rank / --local-rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_with_local_rank(parser, argv)
 
 
 def build_train_config(args: argparse.Namespace):

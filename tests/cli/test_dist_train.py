@@ -1,6 +1,5 @@
 """Two processes on CPU (gloo) through tools/dist_train.sh (torchrun)."""
 import os
-import os.path as osp
 import socket
 import subprocess
 

@@ -35,8 +35,9 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-import hemnet_mmseg  # noqa: E402,F401
 from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule  # noqa
+
+import hemnet_mmseg  # noqa: E402,F401
 from hemnet_mmseg.models import HEMHead, HEMModule  # noqa: E402
 
 REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
@@ -216,8 +217,8 @@ def segmentor_figures(args, device) -> dict:
         torch.manual_seed(0)
         models[algo] = MODELS.build(mcfg).to(device)
     models['hemnet'].load_state_dict(models['emanet'].state_dict())
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     B = args.seg_batch
     imgs = torch.randn(B, 3, H, W, device=device)
     samples = []

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from hemnet_mmseg.cli.common import add_cfg_options  # noqa: E402
 from hemnet_mmseg.analysis import em_input, load_trained  # noqa: E402
+from hemnet_mmseg.cli.common import add_cfg_options  # noqa: E402
 from hemnet_mmseg.models.layers import log_likelihood, unrolled_em  # noqa
 
 

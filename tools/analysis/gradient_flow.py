@@ -28,10 +28,15 @@ from typing import Dict, List, Optional
 import torch
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+from hemnet_mmseg.analysis import (  # noqa: E402
+    HeadAndBatch,
+    em_input,
+    em_output_to_logits,
+    find_hem_module,
+    load_trained,
+    random_head,
+)
 from hemnet_mmseg.cli.common import add_cfg_options  # noqa: E402
-from hemnet_mmseg.analysis import (HeadAndBatch, em_input,  # noqa: E402
-                                   em_output_to_logits, find_hem_module,
-                                   load_trained, random_head)
 from hemnet_mmseg.models.layers import m_step  # noqa: E402
 
 

@@ -3,8 +3,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hemnet_mmseg.models.layers import (e_step, highway_step, log_likelihood,
-                                        m_step, reconstruct, unrolled_em)
+from hemnet_mmseg.models.layers import (
+    e_step,
+    highway_step,
+    log_likelihood,
+    m_step,
+    reconstruct,
+    unrolled_em,
+)
 
 B, C, N, K = 2, 16, 50, 6
 
