@@ -6,6 +6,7 @@ install (not this checkout), trains a config that inherits the toy config
 and builds the model of one that inherits a Cityscapes config.
 """
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -36,9 +37,15 @@ def installed(repo, tmp_path_factory):
     """The wheel installed with --no-deps into a private target folder."""
     dist = tmp_path_factory.mktemp('dist')
     site = tmp_path_factory.mktemp('site')
+    # build from a copy: the build writes hemnet_mmseg/.mim into its tree
+    src = tmp_path_factory.mktemp('src') / 'hemnet_mmseg'
+    shutil.copytree(repo, src, ignore=shutil.ignore_patterns(
+        '.venv', '.git', 'work_dirs', 'data', 'docs', '__pycache__', '.mim',
+        'build', '*.egg-info'))
     pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check']
-    subprocess.run(pip + ['wheel', repo, '--no-deps', '--no-build-isolation',
-                          '-q', '-w', str(dist)], check=True, timeout=600)
+    subprocess.run(pip + ['wheel', str(src), '--no-deps',
+                          '--no-build-isolation', '-q', '-w', str(dist)],
+                   check=True, timeout=600)
     (wheel, ) = dist.glob('hemnet_mmseg-*.whl')
     subprocess.run(pip + ['install', '--no-deps', '-q', '--target',
                           str(site), str(wheel)], check=True, timeout=600)
