@@ -119,7 +119,10 @@ def test_metafiles_name_existing_configs_and_cover_all():
 
 def test_readme_names_existing_configs():
     text = open(osp.join(REPO, 'README.md')).read()
-    named = set(re.findall(r'configs/[\w./-]+\.py', text))
+    named = set(re.findall(r'(?<![\w/])configs/[\w./-]+\.py', text))
+    # downstream examples: hemnet_mmseg::hemnet/<config>.py
+    named |= {f'configs/{p}' for p in re.findall(
+        r'hemnet_mmseg::([\w./-]+\.py)', text)}
     assert named, 'the README names no config'
     for cfg in named:
         assert osp.isfile(osp.join(REPO, cfg)), f'README names {cfg}'
