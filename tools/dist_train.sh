@@ -3,7 +3,7 @@
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
 # On GPUs one process per GPU (NCCL); on a CPU-only machine the processes
 # use gloo (hemnet_mmseg/cli/common.py). Multi-node: set NNODES, NODE_RANK,
-# MASTER_ADDR and PORT on every node.
+# MASTER_ADDR and PORT on every node. PYTHON picks the interpreter.
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
@@ -12,7 +12,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-python -m torch.distributed.run \
+${PYTHON:-python} -m torch.distributed.run \
     --nnodes=$NNODES \
     --node_rank=$NODE_RANK \
     --master_addr=$MASTER_ADDR \

@@ -2,6 +2,7 @@
 import os
 import socket
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -48,6 +49,7 @@ def test_two_process_gloo_training_keeps_bases_in_sync(
         "custom_hooks = [dict(type='DumpBasesHook')]\n")
     work_dir = tmp_path / 'work'
     env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
+               PYTHON=sys.executable,
                PYTHONPATH=f'{tmp_path}:{os.environ.get("PYTHONPATH", "")}')
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir',
