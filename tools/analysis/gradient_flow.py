@@ -185,7 +185,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
                         default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--max-stages', type=int, default=10)
     parser.add_argument('--inv-temperatures', type=float, nargs='+',
-                        default=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0])
+                        default=[0.03, 0.1, 1.0, 3.0, 30.0])
     parser.add_argument('--num-images', type=int, default=2)
     parser.add_argument('--size', type=int, nargs=2, default=[16, 16],
                         metavar=('H', 'W'), help='random features: H W')
