@@ -14,6 +14,8 @@ feature map, K = ``num_bases``, num_classes output logits.
 """
 from typing import Optional
 
+import torch
+
 from mmseg.models.decode_heads.ema_head import EMAHead
 from mmseg.registry import MODELS
 
@@ -77,18 +79,22 @@ class HEMHead(EMAHead):
         self.inv_temperature = inv_temperature
         self.backprop_em = backprop_em
         self.normalize_bases = normalize_bases
-        # keep EMAModule's initial bases (same RNG draw, same buffer name)
+        # keep EMAModule's initial bases (same RNG draw, same buffer name);
+        # fork the RNG so that HEMModule's own draw does not shift what is
+        # built after the head (the aux head): same seed, same init as EMANet
         bases = self.ema_module.bases
-        self.ema_module = HEMModule(
-            ema_channels,
-            num_bases,
-            num_stages,
-            momentum=momentum,
-            step_size=step_size,
-            num_stages_eval=num_stages_eval,
-            inv_temperature=inv_temperature,
-            backprop_em=backprop_em,
-            normalize_bases=normalize_bases)
+        with torch.random.fork_rng(devices=[]):
+            ema_module = HEMModule(
+                ema_channels,
+                num_bases,
+                num_stages,
+                momentum=momentum,
+                step_size=step_size,
+                num_stages_eval=num_stages_eval,
+                inv_temperature=inv_temperature,
+                backprop_em=backprop_em,
+                normalize_bases=normalize_bases)
+        self.ema_module = ema_module
         self.ema_module.bases.copy_(bases)
         # EMAHead freezes the mid conv: no gradient reached it through the
         # no-grad loop. Through the unrolled highway EM it does.

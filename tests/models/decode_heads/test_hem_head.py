@@ -117,6 +117,28 @@ def test_same_seed_same_initial_weights_as_emahead():
         assert torch.equal(a, b), k
 
 
+def test_same_seed_same_segmentor_init_as_emanet_twin(repo):
+    """The RNG after the head is untouched: the aux head matches too."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from hemnet_mmseg.cli.common import replace_syncbn
+    init_default_scope('mmseg')
+    models = []
+    for algo in ('emanet', 'hemnet'):
+        cfg = Config.fromfile(osp.join(
+            repo, 'configs', algo,
+            f'{algo}_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
+        torch.manual_seed(5)
+        models.append(MODELS.build(replace_syncbn(cfg.model.to_dict())))
+    ema, hem = (m.state_dict() for m in models)
+    assert list(ema) == list(hem)
+    for key in ema:
+        assert torch.equal(ema[key], hem[key]), key
+
+
 def test_bases_unchanged_in_eval():
     head = HEMHead(**head_cfg())
     head.eval()
