@@ -66,7 +66,8 @@ def test_config_loads_and_model_builds(path):
     # user-facing configs keep the real pretrained names
     if m and 'toy' not in name and int(m.group(2)) >= 50 and \
             '160x192' not in name:
-        assert cfg.model.pretrained.startswith('open-mmlab://resnet')
+        scheme, _, name = cfg.model.pretrained.partition('://')
+        assert scheme == 'open-mmlab' and name.startswith('resnet')
     # mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_...
     if name.startswith(('hemnet_', 'emanet_')):
         assert re.match(
