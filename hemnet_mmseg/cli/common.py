@@ -127,8 +127,23 @@ def check_data_roots(cfg: Config, loaders) -> None:
                 f'--cfg-options {loader}.dataset.data_root=PATH')
 
 
-def default_work_dir(config_path: str) -> str:
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+def set_work_dir(cfg: Config, config_path: str,
+                 work_dir: Optional[str]) -> None:
+    """``--work-dir``, else the config's, else ``./work_dirs/<config>``."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+
+
+def build_runner(cfg: Config):
+    """MMEngine's Runner, or the config's ``runner_type`` when it has one."""
+    if 'runner_type' in cfg:
+        from mmseg.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
 
 
 def replace_syncbn(cfg):

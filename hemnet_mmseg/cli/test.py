@@ -5,18 +5,17 @@ import json
 import os.path as osp
 from typing import Optional
 
-from mmengine.runner import Runner
-
 from .common import (
     UserError,
     add_cfg_options,
     add_launcher_args,
+    build_runner,
     check_checkpoint_file,
     check_data_roots,
-    default_work_dir,
     load_config,
     parse_with_local_rank,
     run_main,
+    set_work_dir,
     setup_launcher,
 )
 
@@ -66,10 +65,7 @@ def build_test_config(args: argparse.Namespace):
     cfg = load_config(args.config, args.cfg_options)
     check_data_roots(cfg, ('test_dataloader', ))
     setup_launcher(cfg, args.launcher)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
+    set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
@@ -88,11 +84,7 @@ def build_test_config(args: argparse.Namespace):
 def main(argv: Optional[list] = None) -> dict:
     args = parse_args(argv)
     cfg = build_test_config(args)
-    if 'runner_type' in cfg:
-        from mmseg.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:
         metrics = {k: float(v) for k, v in metrics.items()}

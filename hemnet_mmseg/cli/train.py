@@ -8,18 +8,18 @@ from typing import Optional
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 from .common import (
     UserError,
     add_cfg_options,
     add_launcher_args,
+    build_runner,
     check_checkpoint_file,
     check_data_roots,
-    default_work_dir,
     load_config,
     parse_with_local_rank,
     run_main,
+    set_work_dir,
     setup_launcher,
 )
 
@@ -50,10 +50,7 @@ def build_train_config(args: argparse.Namespace):
     cfg = load_config(args.config, args.cfg_options)
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     setup_launcher(cfg, args.launcher)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
+    set_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         if not torch.cuda.is_available():
             raise UserError('--amp needs a CUDA GPU; none is available')
@@ -86,11 +83,7 @@ def main(argv: Optional[list] = None) -> None:
             'starts from scratch',
             logger='current',
             level=logging.WARNING)
-    if 'runner_type' in cfg:
-        from mmseg.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 
