@@ -27,8 +27,10 @@ run=$(ls -td "$WORK"/2*/ | head -n 1)
 mkdir -p "$OUT"
 cp "$run"/*.log "$OUT/train.log"
 cp "$run"/vis_data/scalars.json "$OUT/scalars.json"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- hemnet_mmseg configs 2>/dev/null || commit="$commit+dirty"
 cat > "$OUT/run.json" <<JSON
-{"name": "$NAME", "config": "$CONFIG", "seed": $SEED,
+{"name": "$NAME", "config": "$CONFIG", "seed": $SEED, "commit": "$commit",
  "cfg_options": "$(echo "${EXTRA[@]:-}")", "wall_s": $wall,
  "device": "$(nproc)-core CPU ($(uname -m))", "date": "$(date -u +%Y-%m-%d)"}
 JSON
