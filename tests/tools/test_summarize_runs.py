@@ -113,7 +113,8 @@ def test_tables_and_readme_update(tmp_path):
     text = _tool().main(['--runs', str(runs), '--update-readme',
                          str(readme)])
     main, rest = text.split('#### Ablation')
-    assert '| hemnet | 2 | 0, 1 | 41.00 ± 1.41 |' in main
+    assert '| hemnet | 2 | 0, 1 | 41.00 ± 1.41 | 200: 30.50, 400: 41.00 |' \
+        in main
     assert '| emanet | 2 | 0, 1 | 39.00 ± 0.71 |' in main
     assert 'eta0.2' not in main  # one seed: ablation only
     assert '| sky | 79.0 | 81.0 |' in main  # mean over seeds, per method

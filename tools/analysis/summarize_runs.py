@@ -142,17 +142,26 @@ def group(runs: List[dict]) -> Dict[str, List[dict]]:
     return by_method
 
 
+def mean_curve(runs: List[dict]) -> str:
+    """Mean val mIoU at each validation step that every run reached."""
+    steps = set.intersection(*({step for step, _ in r['curve']}
+                               for r in runs))
+    means = {step: statistics.mean(dict(r['curve'])[step] for r in runs)
+             for step in steps}
+    return ', '.join(f'{step}: {means[step]:.2f}' for step in sorted(steps))
+
+
 def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
     main = {m: rs for m, rs in by_method.items() if len(rs) > 1}
     lines = ['#### Main comparison: val mIoU (final iteration), '
              'mean ± std over seeds', '',
-             '| Method | runs | seeds | val mIoU | config |',
-             '| --- | --- | --- | --- | --- |']
+             '| Method | runs | seeds | val mIoU | mean mIoU by iteration | '
+             'config |', '| --- | --- | --- | --- | --- | --- |']
     for method, rs in sorted(main.items()):
         seeds = ', '.join(str(r['seed']) for r in rs)
         lines.append(f'| {method} | {len(rs)} | {seeds} | '
                      f'{fmt_mean_std([r["miou"] for r in rs])} | '
-                     f'{rs[0]["config"]} |')
+                     f'{mean_curve(rs)} | {rs[0]["config"]} |')
     classes = []
     for rs in main.values():
         for r in rs:
