@@ -16,6 +16,9 @@ WORK=work_dirs/camvid_study/$NAME
 OUT=docs/results/camvid/$NAME
 EXTRA=()
 if [ $# -gt 0 ] && [ "$1" = "--cfg-options" ]; then shift; EXTRA=("$@"); fi
+# the code the run trains with (the model and configs at its start)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- hemnet_mmseg configs 2>/dev/null || commit="$commit+dirty"
 start=$(date +%s)
 $PY tools/train.py "$CONFIG" --work-dir "$WORK" --cfg-options \
   randomness.seed="$SEED" \
@@ -27,8 +30,6 @@ run=$(ls -td "$WORK"/2*/ | head -n 1)
 mkdir -p "$OUT"
 cp "$run"/*.log "$OUT/train.log"
 cp "$run"/vis_data/scalars.json "$OUT/scalars.json"
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- hemnet_mmseg configs 2>/dev/null || commit="$commit+dirty"
 cat > "$OUT/run.json" <<JSON
 {"name": "$NAME", "config": "$CONFIG", "seed": $SEED, "commit": "$commit",
  "cfg_options": "$(echo "${EXTRA[@]:-}")", "wall_s": $wall,
