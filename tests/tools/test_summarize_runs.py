@@ -122,7 +122,8 @@ def test_tables_and_readme_update(tmp_path):
             '37.25 |') in rest
     assert '| emanet | EMAHead | 1 (EM) | 3 | 3 | no |' in rest
     # T eval: the run's own validation (T 3) next to its re-evaluation
-    assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 |' in rest
+    assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 | +1.50 |' in rest
+    assert '2T - T, mean over runs: hemnet +1.50 (1 runs)' in rest
     assert '200: 30.00, 400: 40.00' in rest
     new = readme.read_text()
     assert 'old' not in new and text in new

@@ -216,13 +216,24 @@ def t_eval_table(runs: List[dict]) -> List[str]:
     lines = ['', '#### T eval: the final checkpoints evaluated with other '
              'numbers of EM iterations (val mIoU)', '',
              '| run | head | T train | ' +
-             ' | '.join(f'T eval {t}' for t in t_evals) + ' |',
-             '| --- | --- | --- |' + ' --- |' * len(t_evals)]
+             ' | '.join(f'T eval {t}' for t in t_evals) + ' | 2T - T |',
+             '| --- | --- | --- |' + ' --- |' * (len(t_evals) + 1)]
+    gains: Dict[str, List[float]] = {}
     for r in sorted(evaluated, key=lambda r: r['name']):
         s, e = r['settings'], evals[r['name']]
         cells = [f'{e[t]:.2f}' if t in e else '-' for t in t_evals]
+        t = s.get('t_train')
+        if t in e and 2 * t in e:  # paired: the same checkpoint
+            gain = e[2 * t] - e[t]
+            gains.setdefault(method_of(r['name']), []).append(gain)
+            cells.append(f'{gain:+.2f}')
+        else:
+            cells.append('-')
         lines.append(f'| {r["name"]} | {s.get("head", "?")} | '
                      f'{s.get("t_train", "?")} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '2T - T, mean over runs: ' + ', '.join(
+        f'{m} {statistics.mean(g):+.2f} ({len(g)} runs)'
+        for m, g in sorted(gains.items()))]
     return lines
 
 
