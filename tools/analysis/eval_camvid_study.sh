@@ -16,8 +16,7 @@ PY=${PY:-.venv/bin/python}
 NAME=$1; LABEL=$2; shift 2
 WORK=work_dirs/camvid_study/$NAME
 CONFIG=$(ls "$WORK"/*.py 2>/dev/null | head -n 1 || true)
-CKPT=$WORK/iter_600.pth
-[ -f "$WORK/last_checkpoint" ] && CKPT=$(cat "$WORK/last_checkpoint")
+CKPT=$(cat "$WORK/last_checkpoint" 2>/dev/null || true)  # MMEngine's record
 if [ -z "$CONFIG" ] || [ ! -f "$CKPT" ]; then
   echo "eval_camvid_study.sh: no config or checkpoint in $WORK;" \
        "train it first with tools/analysis/run_camvid_study.sh $NAME ..." >&2

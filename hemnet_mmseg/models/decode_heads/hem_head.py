@@ -30,7 +30,7 @@ class HEMHead(EMAHead):
     ``step_size=1, backprop_em=False`` it computes exactly what ``EMAHead``
     computes.
 
-    The defaults (eta 0.5, T 3, T eval = T) come from the CamVid study in
+    The defaults (eta 0.5, T eval = T; the configs use T 3) come from the CamVid study in
     the README ("Results"): 3 seeds per head and an eta x T ablation found
     no setting better than another beyond seed noise in mIoU, so they are
     chosen on the gradient-flow and EM-convergence measurements (eta < 1
