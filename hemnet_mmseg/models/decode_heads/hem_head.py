@@ -30,12 +30,12 @@ class HEMHead(EMAHead):
     ``step_size=1, backprop_em=False`` it computes exactly what ``EMAHead``
     computes.
 
-    The defaults (eta 0.5, T eval = T; the configs use T 3) come from the CamVid study in
-    the README ("Results"): 3 seeds per head and an eta x T ablation found
-    no setting better than another beyond seed noise in mIoU, so they are
-    chosen on the gradient-flow and EM-convergence measurements (eta < 1
-    keeps the gradient through a flat E-step; eta 0.5 reaches plain EM's
-    T-3 likelihood in 4 iterations, eta 0.2 needs 6).
+    The defaults (eta 0.5, T eval = T; the configs use T 3) come from the
+    CamVid study in the README ("Results"): 3 seeds per head and an eta x T
+    ablation found no setting better than another beyond seed noise in
+    mIoU, so they are chosen on the gradient-flow and EM-convergence
+    measurements (eta < 1 keeps the gradient through a flat E-step; eta 0.5
+    reaches plain EM's T-3 likelihood in 4 iterations, eta 0.2 needs 6).
 
     Args:
         ema_channels (int): C, channels of the EM unit.
