@@ -101,7 +101,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--inv-temperature', type=float, default=1.0)
     parser.add_argument('--no-normalize', action='store_true',
                         help='free means (Gaussian mixture objective)')
-    parser.add_argument('--shape', type=int, nargs=4, default=[2, 512, 1024, 64],
+    parser.add_argument('--shape', type=int, nargs=4,
+                        default=[2, 512, 1024, 64],
                         metavar=('B', 'C', 'N', 'K'), help='random features')
     parser.add_argument('--num-images', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)

@@ -168,8 +168,9 @@ def plot(result: dict, path: str) -> None:
     for ax in axes:
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f'gradient flow through unrolled EM ({result["meta"]["source"]}'
-                 ' head); EMANet (no grad) sends none to X')
+    source = result['meta']['source']
+    fig.suptitle(f'gradient flow through unrolled EM ({source} head); '
+                 'EMANet (no grad) sends none to X')
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
