@@ -36,8 +36,6 @@ from typing import Dict, List, Optional
 
 START = '<!-- camvid-results:start -->'
 END = '<!-- camvid-results:end -->'
-HEAD_KEYS = ('type', 'step_size', 'num_stages', 'num_stages_eval',
-             'backprop_em', 'normalize_bases', 'inv_temperature')
 
 
 def hemhead_defaults() -> Dict[str, object]:
