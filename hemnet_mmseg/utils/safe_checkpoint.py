@@ -7,11 +7,24 @@ scalars and dtypes (numpy 2 names, and numpy 1 names for files written with
 numpy 1), and ``builtins.getattr`` (``HistoryBuffer._statistics_methods``
 pickles ``HistoryBuffer.min`` and friends through it).
 
-:func:`register_safe_globals` allow-lists exactly those. It never allow-lists
-the real ``getattr``, from which a crafted file could walk to ``__globals__``:
-a narrowed getattr is registered under the name ``builtins.getattr`` that
-resolves only ``HistoryBuffer``'s statistics methods and refuses anything
-else. Weights-only loading stays on for every file.
+:func:`register_safe_globals` allow-lists exactly those, narrowed where the
+real object would open a hole:
+
+* ``builtins.getattr``: the real one lets a crafted file walk to
+  ``__globals__``; a narrowed getattr resolves only ``HistoryBuffer``'s
+  statistics methods.
+* ``numpy.dtype``: ``dtype.__setstate__`` accepts an object field with flags
+  0, after which an array built from raw bytes makes numpy dereference
+  attacker-chosen pointers (a segfault at best). A narrowed ``numpy.dtype``
+  builds only the builtin numeric dtypes (bool, integers, floats, complex),
+  whose ``__setstate__`` numpy ignores, and only the numeric ``numpy.dtypes``
+  classes are allow-listed, so torch refuses to build ``VoidDType``,
+  ``ObjectDType``, strings and dates (what structured, object and text
+  dtypes pickle as).
+
+The allow-list is torch's, global to the process: once ``hemnet_mmseg`` is
+imported it applies to every ``torch.load`` in that process. Weights-only
+loading stays on for every file.
 """
 import pickle
 from typing import Any, Callable, List, Tuple, Union
@@ -50,22 +63,70 @@ def checkpoint_getattr(obj: Any, name: str, *default: Any) -> Any:
     return getattr(obj, name)
 
 
+#: the dtype kinds a genuine checkpoint holds: bool, int, uint, float, complex
+NUMERIC_KINDS = frozenset('biufc')
+
+
+def checkpoint_dtype(obj: Any, align: bool = False, copy: bool = False
+                     ) -> np.dtype:
+    """``numpy.dtype`` narrowed to builtin numeric dtypes.
+
+    Registered as ``numpy.dtype`` in torch's weights-only allow-list. Returns
+    numpy's shared builtin instance (``copy`` is ignored), whose
+    ``__setstate__`` numpy treats as a no-op, so the state a pickle applies
+    next cannot add fields or flags to it.
+
+    Raises:
+        UnsafeCheckpointError: for anything but a type string of a builtin
+            bool, integer, float or complex dtype.
+    """
+    dtype = None
+    if isinstance(obj, str) and not align:
+        try:
+            dtype = np.dtype(obj)
+        except TypeError:
+            dtype = None
+    if dtype is None or dtype.kind not in NUMERIC_KINDS \
+            or dtype.isbuiltin != 1:
+        raise UnsafeCheckpointError(
+            f'refused numpy dtype {obj!r} while loading a checkpoint: '
+            'hemnet_mmseg allows only builtin numeric dtypes (bool, int, '
+            'uint, float, complex). The file is not a genuine MMEngine '
+            'checkpoint; it was not loaded.')
+    return dtype
+
+
+def numeric_dtype_classes() -> List[type]:
+    """The ``numpy.dtypes`` classes of the numeric kinds."""
+    classes = []
+    for name in sorted(dir(np.dtypes)):
+        cls = getattr(np.dtypes, name)
+        if not (isinstance(cls, type) and issubclass(cls, np.dtype)):
+            continue
+        scalar = getattr(cls, 'type', None)
+        try:
+            kind = np.dtype(scalar).kind
+        except TypeError:
+            continue
+        if kind in NUMERIC_KINDS:
+            classes.append(cls)
+    return classes
+
+
 def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """numpy objects in checkpoints, under numpy 2 and numpy 1 names."""
     from numpy._core import multiarray
     items: List[Union[Callable, Tuple[Callable, str]]] = [
         np.ndarray,
-        np.dtype,
+        (checkpoint_dtype, 'numpy.dtype'),
         (multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy._core.multiarray.scalar'),
         # files written with numpy 1
         (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy.core.multiarray.scalar'),
     ]
-    for name in dir(np.dtypes):
-        cls = getattr(np.dtypes, name)
-        if isinstance(cls, type) and issubclass(cls, np.dtype):
-            items.append((cls, f'numpy.dtypes.{name}'))
+    for cls in numeric_dtype_classes():
+        items.append((cls, f'numpy.dtypes.{cls.__name__}'))
     return items
 
 

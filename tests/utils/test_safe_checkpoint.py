@@ -213,6 +213,103 @@ def test_narrowed_getattr_resolves_statistics():
             HistoryBuffer, name)
 
 
-def test_real_getattr_is_untouched():
+def test_allow_list_holds_the_narrowed_getattr_not_the_real_one():
     import builtins
-    assert getattr is builtins.getattr  # the real one is untouched
+
+    from torch._weights_only_unpickler import _get_user_allowed_globals
+    allowed = _get_user_allowed_globals()
+    assert allowed['builtins.getattr'] is checkpoint_getattr
+    assert builtins.getattr not in allowed.values()
+    # and the process's own getattr was not replaced: it still resolves
+    # what the narrowed one refuses
+    assert builtins.getattr(HistoryBuffer, 'update') is HistoryBuffer.update
+
+
+class _Build:
+    """Pickles as ``fn(*args)`` followed by BUILD with ``state``."""
+
+    def __init__(self, fn, args, state):
+        self.fn, self.args, self.state = fn, args, state
+
+    def __reduce__(self):
+        return self.fn, self.args, self.state
+
+
+def _object_field_array(base_code):
+    """An ndarray whose dtype gets an object field with flags 0 by BUILD,
+    filled from raw bytes: numpy then reads b'AAAAAAAA' as a pointer."""
+    from numpy._core.multiarray import _reconstruct
+    dtype = _Build(np.dtype, (base_code, False, True),
+                   (3, '|', None, ('a', ), {'a': (np.dtype('O'), 0)}, 8, 1,
+                    0))
+    return _Build(_reconstruct, (np.ndarray, (0, ), b'b'),
+                  (1, (1, ), dtype, False, b'A' * 8))
+
+
+_LOAD_SCRIPT = """
+import sys, pickle, torch
+import hemnet_mmseg
+try:
+    ck = torch.load(sys.argv[1], weights_only=True)
+except pickle.UnpicklingError as err:
+    print('REFUSED', err)
+    sys.exit(0)
+palette = ck['meta']['dataset_meta']['palette']
+print('LOADED', palette.dtype, repr(palette.tolist()))
+"""
+
+
+@pytest.mark.parametrize('base_code', ['V8', 'f8'])
+def test_crafted_dtype_with_object_field_is_refused_not_a_crash(
+        tmp_path, base_code):
+    """A dtype given an object field with flags 0 (the segfault of issue 16,
+    on a void or a copied float64 dtype) is refused with a clear error:
+    the object dtype inside the state is not buildable. Run in a
+    subprocess: a segfault would take pytest down."""
+    import subprocess
+    import sys
+    path = tmp_path / f'crafted_{base_code}.pth'
+    torch.save(dict(state_dict={}, meta=dict(dataset_meta=dict(
+        palette=_object_field_array(base_code)))), str(path))
+    proc = subprocess.run([sys.executable, '-c', _LOAD_SCRIPT, str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert 'REFUSED' in proc.stdout and 'refused numpy dtype' in \
+        proc.stdout, proc.stdout
+
+
+def test_numeric_dtype_state_cannot_add_fields():
+    """What the narrowed numpy.dtype returns is numpy's shared builtin
+    instance, and numpy ignores __setstate__ on it: the BUILD that follows
+    in a pickle cannot give it an object field."""
+    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    dtype = checkpoint_dtype('f8', False, True)
+    dtype.__setstate__((3, '|', None, ('a', ), {'a': (np.dtype('O'), 0)},
+                        8, 1, 0))
+    assert dtype.fields is None and dtype is np.dtype('f8')
+    assert not dtype.hasobject
+
+
+@pytest.mark.parametrize('code', ['O', 'V8', 'U3', 'S4', 'M8[s]', '>f8'])
+def test_narrowed_dtype_refuses_non_numeric(code):
+    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    with pytest.raises(UnsafeCheckpointError, match='refused numpy dtype'):
+        checkpoint_dtype(code, False, True)
+
+
+@pytest.mark.parametrize('code', ['f8', 'f4', 'f2', 'i8', 'u1', 'b1', 'c16'])
+def test_narrowed_dtype_builds_numeric_shared_instances(code):
+    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    assert checkpoint_dtype(code, False, True) is np.dtype(code)
+
+
+def test_numpy_arrays_of_numeric_dtypes_round_trip(tmp_path):
+    values = {code: np.arange(6).astype(code).reshape(2, 3)
+              for code in ('f8', 'f4', 'f2', 'i8', 'i4', 'u1', 'b1', 'c8')}
+    values['scalar'] = np.float64(2.5)
+    path = tmp_path / 'arrays.pth'
+    torch.save(values, str(path))
+    loaded = torch.load(str(path), weights_only=True)
+    for key, value in values.items():
+        np.testing.assert_array_equal(loaded[key], value)
+        assert loaded[key].dtype == value.dtype
