@@ -22,7 +22,7 @@ from .version import __version__  # noqa: E402
 register_safe_globals()
 register_config_prefix()
 
-from . import registry  # noqa: E402,F401
+from . import engine, registry  # noqa: E402,F401
 from .datasets import CamVidDataset, ToyShapesDataset  # noqa: E402,F401
 from .models import HEMHead, HEMModule  # noqa: E402,F401
 

@@ -13,6 +13,8 @@ from mmseg import registry as mmseg_registry
 _LOCATIONS = {
     'MODELS': ['hemnet_mmseg.models'],
     'DATASETS': ['hemnet_mmseg.datasets'],
+    'HOOKS': ['hemnet_mmseg.engine'],
+    'OPTIM_WRAPPERS': ['hemnet_mmseg.engine'],
 }
 
 

@@ -27,5 +27,6 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=250)
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(interval=250, max_keep_ckpts=2),
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=250, max_keep_ckpts=2),
     visualization=dict(type='SegVisualizationHook', draw=False))

@@ -29,5 +29,6 @@ param_scheduler = [
 train_cfg = dict(max_iters=max_iters, val_interval=200)
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=200, max_keep_ckpts=1),
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=200, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))

@@ -10,3 +10,5 @@ model = dict(
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=11),
     auxiliary_head=dict(num_classes=11))
+# atomic checkpoint saves: a kill during a save loses nothing
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -11,3 +11,5 @@ model = dict(
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=21),
     auxiliary_head=dict(num_classes=21))
+# atomic checkpoint saves: a kill during a save loses nothing
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

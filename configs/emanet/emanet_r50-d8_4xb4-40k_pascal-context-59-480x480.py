@@ -14,3 +14,5 @@ model = dict(
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(320, 320)))
 optimizer = dict(type='SGD', lr=0.004, momentum=0.9, weight_decay=0.0001)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
+# atomic checkpoint saves: a kill during a save loses nothing
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -7,7 +7,9 @@
   the decode head's input features by the trained backbone.
 
 Both return a :class:`HeadAndBatch` whose ``loss()`` is the decode head's
-own segmentation loss, so gradients are those training would see.
+own segmentation loss on the head's own output (``head(inputs)``), so
+gradients are those training would see; :func:`~.em_trace.trace_em` reads
+the EM inside.
 Shapes: B batch, C_in backbone channels, H x W feature map.
 """
 from dataclasses import dataclass, field
@@ -16,7 +18,9 @@ from typing import Callable, List, Optional
 import torch
 from torch import Tensor
 
-from hemnet_mmseg.models import HEMHead, HEMModule
+from hemnet_mmseg.models import HEMHead
+
+from .em_trace import find_hem_module
 
 
 @dataclass
@@ -35,47 +39,6 @@ class HeadAndBatch:
     loss: Callable[[Tensor], Tensor]
     images: Optional[Tensor] = None
     meta: dict = field(default_factory=dict)
-
-
-def em_input(head: HEMHead, inputs: List[Tensor]):
-    """What ``EMAHead.forward`` computes before its EM unit, once.
-
-    Returns:
-        tuple: x (B, C_in, H, W) the head input, identity (B, C, H, W) the
-        in-conv output, feats (B, C, H, W) the EM unit input X (a leaf that
-        requires grad, so ``feats.grad`` is dL/dX).
-    """
-    with torch.no_grad():
-        x = head._transform_inputs(inputs)
-        identity = head.ema_in_conv(x)
-        feats = head.ema_mid_conv(identity)
-    return x, identity, feats.requires_grad_(True)
-
-
-def em_output_to_logits(head: HEMHead, x: Tensor, identity: Tensor,
-                        recon: Tensor) -> Tensor:
-    """The rest of ``EMAHead.forward`` after the EM unit.
-
-    Args:
-        x (Tensor): (B, C_in, H, W). identity (Tensor): (B, C, H, W).
-        recon (Tensor): the EM unit output, (B, C, H, W).
-
-    Returns:
-        Tensor: logits (B, num_classes, H, W).
-    """
-    out = head.ema_out_conv(recon.relu())
-    out = head.bottleneck((identity + out).relu())
-    if head.concat_input:
-        out = head.conv_cat(torch.cat([x, out], dim=1))
-    return head.cls_seg(out)
-
-
-def find_hem_module(head: torch.nn.Module) -> HEMModule:
-    module = getattr(head, 'ema_module', None)
-    if not isinstance(module, HEMModule):
-        raise TypeError(f'{type(head).__name__} has no HEMModule: the '
-                        'analysis tools need a HEMHead (type="HEMHead")')
-    return module
 
 
 def random_head(batch: int = 2,
@@ -131,10 +94,11 @@ def load_trained(config: str,
     from mmseg.apis import init_model
     from mmseg.registry import DATASETS
 
-    import hemnet_mmseg.cli.common as common
-    common.check_checkpoint_file(checkpoint)
-    cfg = common.load_config(config, cfg_options)
-    common.replace_syncbn(cfg.model)
+    from hemnet_mmseg.utils import (check_checkpoint_file, load_config,
+                                    replace_syncbn)
+    check_checkpoint_file(checkpoint)
+    cfg = load_config(config, cfg_options)
+    replace_syncbn(cfg.model)
     model = init_model(cfg, checkpoint, device=device).eval()
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)

@@ -11,17 +11,14 @@ Runner is built (the Runner then skips its own ``init_dist``) and sets
 import os
 import os.path as osp
 import sys
-import zipfile
 from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
 
 import hemnet_mmseg  # noqa: F401  (before any config is parsed)
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+from hemnet_mmseg.utils import (  # noqa: F401  (re-exported for the tools)
+    UserError, check_checkpoint_file, load_config, replace_syncbn)
 
 
 def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
@@ -60,34 +57,6 @@ def parse_with_local_rank(parser, argv=None):
     return args
 
 
-def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config; a missing file is a :class:`UserError`."""
-    if not osp.isfile(path):
-        raise UserError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    return cfg
-
-
-def check_checkpoint_file(path: str) -> None:
-    """Raise :class:`UserError` when ``path`` is no torch checkpoint."""
-    if not osp.exists(path):
-        raise UserError(f'checkpoint not found: {path}')
-    if not osp.isfile(path):
-        raise UserError(f'checkpoint is not a file: {path}')
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            if any(n.endswith('data.pkl') for n in zf.namelist()):
-                return
-    else:
-        with open(path, 'rb') as f:
-            head = f.read(2)
-        if head[:1] == b'\x80':  # legacy (pre-1.6) torch.save pickle
-            return
-    raise UserError(f'not a PyTorch checkpoint: {path}')
-
-
 def _datasets(cfg):
     """Yield the leaf dataset configs of a dataloader's dataset config."""
     if cfg is None:
@@ -104,23 +73,24 @@ def _datasets(cfg):
 def check_data_roots(cfg: Config, loaders) -> None:
     """A missing data root is a :class:`UserError` naming the path.
 
-    Data sets that generate themselves (``generate`` set) are skipped.
+    Data sets whose class generates its data on first use
+    (``GENERATES_DATA``, unless the config sets ``generate=None``) are
+    skipped.
     """
+    from mmseg.registry import DATASETS
     for loader in loaders:
         loader_cfg = cfg.get(loader)
         if not loader_cfg:
             continue
         for ds in _datasets(loader_cfg.get('dataset')):
             root = ds.get('data_root')
-            if not root or osp.isdir(root) or ds.get('generate',
-                                                     None) is not None:
+            cls = DATASETS.get(ds.get('type')) or object
+            if not root or osp.isdir(root) or (
+                    getattr(cls, 'GENERATES_DATA', False)
+                    and ds.get('generate', {}) is not None):
                 continue
-            if ds.get('type') == 'ToyShapesDataset' and 'generate' not in ds:
-                continue  # generates itself by default
-            from mmseg.registry import DATASETS
-            hint = getattr(DATASETS.get(ds.get('type')) or object,
-                           'DATA_HINT', '') or (
-                               'Download or create the data there.')
+            hint = getattr(cls, 'DATA_HINT', '') or (
+                'Download or create the data there.')
             raise UserError(
                 f'data root not found: {root} ({loader}.dataset, '
                 f'{ds.get("type")}). {hint} Or point the config at it: '
@@ -137,6 +107,29 @@ def set_work_dir(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
+#: the plugin's hooks that every run through its tools gets
+PLUGIN_HOOKS = ('SafeResumeHook', 'RNGStateHook', 'RunRecordHook')
+
+
+def add_plugin_hooks(cfg: Config) -> None:
+    """Make a config safe and exact to resume, whatever its bases.
+
+    Adds :class:`~hemnet_mmseg.engine.SafeResumeHook`,
+    :class:`~hemnet_mmseg.engine.RNGStateHook` and
+    :class:`~hemnet_mmseg.engine.RunRecordHook` (``run.json``) to
+    ``custom_hooks`` when missing, and swaps MMEngine's ``CheckpointHook`` for
+    :class:`~hemnet_mmseg.engine.AtomicCheckpointHook` (same arguments).
+    """
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    present = {h.get('type') for h in hooks}
+    hooks += [dict(type=t) for t in PLUGIN_HOOKS if t not in present]
+    cfg.custom_hooks = hooks
+    checkpoint = (cfg.get('default_hooks', None) or {}).get('checkpoint')
+    if checkpoint and checkpoint.get('type') in ('CheckpointHook',
+                                                 'mmengine.CheckpointHook'):
+        checkpoint['type'] = 'AtomicCheckpointHook'
+
+
 def build_runner(cfg: Config):
     """MMEngine's Runner, or the config's ``runner_type`` when it has one."""
     if 'runner_type' in cfg:
@@ -144,20 +137,6 @@ def build_runner(cfg: Config):
         return RUNNERS.build(cfg)
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg)
-
-
-def replace_syncbn(cfg):
-    """SyncBN -> BN everywhere in a (nested) config: SyncBN needs CUDA."""
-    if isinstance(cfg, dict):
-        for key, value in cfg.items():
-            if key == 'type' and value == 'SyncBN':
-                cfg[key] = 'BN'
-            else:
-                replace_syncbn(value)
-    elif isinstance(cfg, (list, tuple)):
-        for item in cfg:
-            replace_syncbn(item)
-    return cfg
 
 
 def setup_launcher(cfg: Config, launcher: str) -> None:

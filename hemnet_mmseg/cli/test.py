@@ -5,19 +5,10 @@ import json
 import os.path as osp
 from typing import Optional
 
-from .common import (
-    UserError,
-    add_cfg_options,
-    add_launcher_args,
-    build_runner,
-    check_checkpoint_file,
-    check_data_roots,
-    load_config,
-    parse_with_local_rank,
-    run_main,
-    set_work_dir,
-    setup_launcher,
-)
+from .common import (UserError, add_cfg_options, add_launcher_args,
+                     build_runner, check_checkpoint_file, check_data_roots,
+                     load_config, parse_with_local_rank, run_main,
+                     set_work_dir, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:

@@ -3,25 +3,18 @@ arguments). hemnet_mmseg is imported before the config is parsed, so
 ``hemnet_mmseg::`` base configs resolve."""
 import argparse
 import logging
-import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.logging import print_log
 
-from .common import (
-    UserError,
-    add_cfg_options,
-    add_launcher_args,
-    build_runner,
-    check_checkpoint_file,
-    check_data_roots,
-    load_config,
-    parse_with_local_rank,
-    run_main,
-    set_work_dir,
-    setup_launcher,
-)
+from hemnet_mmseg.engine import unsupported_reason
+from hemnet_mmseg.utils import find_resume_checkpoint
+
+from .common import (UserError, add_cfg_options, add_launcher_args,
+                     add_plugin_hooks, build_runner, check_checkpoint_file,
+                     check_data_roots, load_config, parse_with_local_rank,
+                     run_main, set_work_dir, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -34,16 +27,78 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         const='auto',
         default=None,
         metavar='CHECKPOINT',
-        help='resume from CHECKPOINT, or without a value from the latest '
-        'checkpoint in the work_dir')
-    parser.add_argument(
+        help='resume from CHECKPOINT, or without a value from the newest '
+        'intact checkpoint in the work_dir (a damaged one is skipped)')
+    amp = parser.add_mutually_exclusive_group()
+    amp.add_argument(
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic mixed precision training (needs CUDA)')
+        help='mixed precision training: fp16 with a dynamic loss scale on '
+        'CUDA (as mmseg), bf16 autocast on a CPU with native bf16')
+    amp.add_argument(
+        '--no-amp',
+        action='store_true',
+        help='train in float32 even if the config asks for mixed precision')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=['bfloat16', 'float16'],
+        help='autocast dtype (implies --amp): bfloat16 needs no loss scale '
+        '(CPU with native bf16, Ampere/Hopper GPUs); float16 is CUDA only')
     add_cfg_options(parser)
     add_launcher_args(parser)
     return parse_with_local_rank(parser, argv)
+
+
+WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper')
+
+
+def set_precision(cfg, dtype: Optional[str]) -> None:
+    """Point ``cfg.optim_wrapper`` at the precision asked for.
+
+    Args:
+        dtype (str | None): None keeps the config's; ``'float32'`` turns
+            autocast off; ``'auto'`` (``--amp``) is float16 with a dynamic
+            loss scale on CUDA (``AmpOptimWrapper``, as mmseg) and bfloat16
+            on a CPU; ``'bfloat16'``/``'float16'`` choose.
+
+    Raises:
+        UserError: the config's wrapper is not one of :data:`WRAPPERS`, or
+            the device cannot run the dtype natively.
+    """
+    wrapper = cfg.optim_wrapper
+    kind = wrapper.get('type', 'OptimWrapper')
+    if dtype is None:  # the config's own request, checked up front
+        if kind == 'AutocastOptimWrapper' and not wrapper.get(
+                'fallback_float32', False):
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+            asked = wrapper.get('dtype', 'bfloat16')
+            reason = unsupported_reason(device, asked)
+            if reason:
+                raise UserError(f'the config trains in {asked} on {device}: '
+                                f'{reason}; use --no-amp for float32')
+        return
+    if kind not in WRAPPERS:
+        raise UserError(f'--amp/--no-amp/--amp-dtype work with optim_wrapper '
+                        f'types {", ".join(WRAPPERS)}; the config has {kind}')
+    for key in ('dtype', 'loss_scale', 'fallback_float32'):
+        wrapper.pop(key, None)
+    if dtype == 'float32':
+        wrapper.type = 'OptimWrapper'
+        return
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if dtype == 'auto':
+        dtype = 'float16' if device == 'cuda' else 'bfloat16'
+    reason = unsupported_reason(device, dtype)
+    if reason:
+        raise UserError(f'--amp ({dtype} on {device}): {reason}; train in '
+                        'float32 (without --amp)')
+    if dtype == 'float16':
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.loss_scale = 'dynamic'
+    else:
+        wrapper.type = 'AutocastOptimWrapper'
+        wrapper.dtype = dtype
 
 
 def build_train_config(args: argparse.Namespace):
@@ -51,18 +106,15 @@ def build_train_config(args: argparse.Namespace):
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
-    if args.amp:
-        if not torch.cuda.is_available():
-            raise UserError('--amp needs a CUDA GPU; none is available')
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise UserError('--amp works with optim_wrapper type '
-                            f'OptimWrapper, the config has {wrapper}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    add_plugin_hooks(cfg)
+    if args.no_amp and args.amp_dtype:
+        raise UserError('--no-amp and --amp-dtype contradict each other')
+    set_precision(cfg, 'float32' if args.no_amp else args.amp_dtype or (
+        'auto' if args.amp else None))
     if args.resume == 'auto':
+        # the newest intact checkpoint, not blindly what last_checkpoint says
         cfg.resume = True
-        cfg.load_from = None
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         check_checkpoint_file(args.resume)
         cfg.resume = True
@@ -76,10 +128,9 @@ def build_train_config(args: argparse.Namespace):
 def main(argv: Optional[list] = None) -> None:
     args = parse_args(argv)
     cfg = build_train_config(args)
-    if cfg.get('resume') and not cfg.get('load_from') and not osp.isfile(
-            osp.join(cfg.work_dir, 'last_checkpoint')):
+    if cfg.get('resume') and not cfg.get('load_from'):
         print_log(
-            f'--resume: no last_checkpoint in {cfg.work_dir}; training '
+            f'--resume: no checkpoint in {cfg.work_dir}; training '
             'starts from scratch',
             logger='current',
             level=logging.WARNING)

@@ -23,6 +23,9 @@ class ToyShapesDataset(NamedFileErrorsMixin, BaseSegDataset):
         **kwargs: ``BaseSegDataset`` arguments.
     """
     METAINFO = dict(classes=CLASSES, palette=PALETTE)
+    #: generates its data into ``data_root`` on first use (the tools then
+    #: need no data root to exist), unless ``generate=None``
+    GENERATES_DATA = True
     DATA_HINT = ('Create it with `hemnet-make-toy-data ROOT` (or python -m '
                  'hemnet_mmseg.datasets.toy_shapes_generator ROOT).')
 

@@ -1,13 +1,15 @@
+from .checkpoint_files import (atomic_write_text, check_checkpoint_file,
+                               find_resume_checkpoint)
+from .config import load_config, replace_syncbn
 from .config_prefix import check_mmengine_private_api, register_config_prefix
-from .safe_checkpoint import (
-    UnsafeCheckpointError,
-    checkpoint_getattr,
-    register_safe_globals,
-)
+from .errors import UserError
+from .safe_checkpoint import (UnsafeCheckpointError, checkpoint_getattr,
+                              register_safe_globals)
 from .set_env import register_all_modules
 
 __all__ = [
-    'check_mmengine_private_api', 'register_config_prefix',
-    'UnsafeCheckpointError', 'register_all_modules', 'checkpoint_getattr',
-    'register_safe_globals'
+    'atomic_write_text', 'check_checkpoint_file', 'find_resume_checkpoint',
+    'load_config', 'replace_syncbn', 'check_mmengine_private_api',
+    'register_config_prefix', 'UserError', 'UnsafeCheckpointError',
+    'register_all_modules', 'checkpoint_getattr', 'register_safe_globals'
 ]

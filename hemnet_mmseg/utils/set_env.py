@@ -16,6 +16,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     from mmseg.utils import register_all_modules as register_mmseg
     register_mmseg(init_default_scope=False)
     import hemnet_mmseg.datasets  # noqa: F401
+    import hemnet_mmseg.engine  # noqa: F401
     import hemnet_mmseg.models  # noqa: F401
     if init_default_scope:
         current = DefaultScope.get_current_instance()

@@ -60,22 +60,36 @@ def test_corrupt_file_is_named(cli, toy_config, toy_opts, tiny_toy_root,
     assert 'cannot read' in proc.stderr
 
 
-@pytest.mark.parametrize('tool', ['test', 'train'])
-@pytest.mark.parametrize('kind', ['missing', 'not_a_checkpoint'])
-def test_bad_checkpoint_is_one_line_error(cli, toy_config, tmp_path, tool,
-                                          kind):
+@pytest.mark.parametrize('tool', ['test', 'train', 'infer'])
+@pytest.mark.parametrize('kind', ['missing', 'not_a_checkpoint', 'damaged'])
+def test_bad_checkpoint_is_one_line_error(cli, toy_config, tiny_toy_root,
+                                          tmp_path, tool, kind):
     path = tmp_path / 'model.pth'
     if kind == 'not_a_checkpoint':
         path.write_text('hello, not a checkpoint')
-    args = ['tools/test.py', toy_config, str(path)] if tool == 'test' else \
-        ['tools/train.py', toy_config, '--resume', str(path)]
-    proc = cli(args + ['--work-dir', str(tmp_path / 'w')], check=False)
+    elif kind == 'damaged':  # 1 KiB overwritten inside a tensor
+        torch.save({'state_dict': {'w': torch.randn(512, 512)}}, str(path))
+        data = bytearray(path.read_bytes())
+        data[8192:9216] = b'\x00' * 1024
+        path.write_bytes(bytes(data))
+    img = sorted(glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val',
+                                    '*.png')))[0]
+    args = {
+        'test': ['tools/test.py', toy_config, str(path), '--work-dir',
+                 str(tmp_path / 'w')],
+        'train': ['tools/train.py', toy_config, '--resume', str(path),
+                  '--work-dir', str(tmp_path / 'w')],
+        'infer': ['tools/infer.py', img, toy_config, str(path), '--out',
+                  str(tmp_path / 'o.png')],
+    }[tool]
+    proc = cli(args, check=False)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert str(path) in lines[0]
-    assert ('not found' if kind == 'missing' else 'not a PyTorch checkpoint'
-            ) in lines[0]
+    assert {'missing': 'not found', 'not_a_checkpoint':
+            'not a PyTorch checkpoint', 'damaged': 'fails its CRC-32'}[kind] \
+        in lines[0]
     assert 'Traceback' not in proc.stderr
 
 

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 
 import hemnet_mmseg  # noqa: F401
-from hemnet_mmseg.cli.common import replace_syncbn
+from hemnet_mmseg.utils import replace_syncbn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(

@@ -108,7 +108,7 @@ def test_downstream_builds_cityscapes_model(installed, tmp_path):
         import hemnet_mmseg
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
-        from hemnet_mmseg.cli.common import replace_syncbn
+        from hemnet_mmseg.utils import replace_syncbn
         from hemnet_mmseg.registry import MODELS
         cfg = Config.fromfile({str(cfg)!r})
         init_default_scope(cfg.get('default_scope', 'mmseg'))

@@ -7,11 +7,8 @@ import cv2
 import numpy as np
 
 from hemnet_mmseg.datasets import ToyShapesDataset
-from hemnet_mmseg.datasets.toy_shapes_generator import (
-    CLASSES,
-    generate,
-    make_sample,
-)
+from hemnet_mmseg.datasets.toy_shapes_generator import (CLASSES, generate,
+                                                        make_sample)
 
 
 def test_generation_is_deterministic_and_in_mmseg_layout(tmp_path):

@@ -29,7 +29,9 @@ def test_gradient_flow_random_head(tmp_path):
     assert {'seed', 'input_shape', 'head'} <= set(data['meta'])
     rec = data['records'][0]
     assert {'eta', 'inv_temperature', 'backprop_em', 'T', 't',
-            'bases_grad_norm', 'input_grad_norm', 'm_step_norm'} <= set(rec)
+            'bases_grad_norm', 'input_grad_norm',
+            'highway_mixing'} <= set(rec)
+    assert data['highway_mixing'] == 'unit'
     # one record per (beta, setting, T, t): 2 betas x 3 settings x (2+3+4)
     assert len(data['records']) == 2 * 3 * (2 + 3 + 4)
     emanet = [r for r in data['records'] if not r['backprop_em']]
@@ -40,6 +42,30 @@ def test_gradient_flow_random_head(tmp_path):
     ratio = data['ratios'][0]
     assert {'mu0_ratio', 'input_ratio', 'mu0_grad_T1',
             'mu0_grad_Tmax'} <= set(ratio)
+
+
+def test_highway_regime_random_head(tmp_path):
+    tool = load_tool('highway_regime')
+    out = tmp_path / 'hr.json'
+    data = tool.main(['--out', str(out), '--etas', '1.0', '0.5',
+                      '--max-stages', '4', '--size', '6', '6'])
+    assert (tmp_path / 'hr.png').is_file()
+    rows = {(r['mixing'], r['eta']): r for r in data['rows']}
+    assert set(rows) == {('unit', 1.0), ('unit', 0.5), ('raw', 1.0),
+                         ('raw', 0.5)}
+    for row in rows.values():
+        assert len(row['steps']) == 4 and not row['counterfactual']
+    # the unit-vector step keeps exactly 1 - eta; the raw one keeps
+    # (1 - eta) / ((1 - eta) + eta ||mu_hat||) < 1 - eta when ||mu_hat|| > 1
+    unit, raw = rows[('unit', 0.5)]['steps'][0], rows[('raw', 0.5)]['steps'][0]
+    assert unit['share'] == pytest.approx(0.5)
+    assert unit['mu_hat_norm'] > 1
+    assert raw['share'] == pytest.approx(
+        0.5 / (0.5 + 0.5 * raw['mu_hat_norm']), rel=0.2)
+    assert rows[('unit', 1.0)]['steps'][0]['angular_fraction'] == \
+        pytest.approx(1.0, abs=1e-3)
+    assert unit['angular_fraction'] == pytest.approx(0.5, abs=0.05)
+    assert all(r['mu0_ratio'] > 0 for r in rows.values())
 
 
 def test_gradient_flow_bad_eta_is_rejected(tmp_path):
@@ -76,6 +102,14 @@ def test_tools_on_a_trained_checkpoint(toy_trained, toy_config,
                     '--inv-temperatures', '1'] + opts)
     assert data['meta']['source'] == 'checkpoint'
     assert len(data['meta']['image_paths']) == 2
+    hr = load_tool('highway_regime')
+    data = hr.main([toy_config, ckpt, '--out', str(tmp_path / 'hr.json'),
+                    '--etas', '1.0', '0.5', '--max-stages', '2'] + opts)
+    assert data['meta']['trained']['highway_mixing'] == 'unit'
+    flags = {(r['mixing'], r['eta']): r['counterfactual']
+             for r in data['rows']}
+    assert flags == {('unit', 1.0): True, ('unit', 0.5): False,
+                     ('raw', 1.0): True, ('raw', 0.5): True}
     emc = load_tool('em_convergence')
     res = emc.main([toy_config, ckpt, '--out', str(tmp_path / 'emc.json'),
                     '--max-stages', '5'] + opts)

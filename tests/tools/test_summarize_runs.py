@@ -1,4 +1,4 @@
-"""summarize_runs turns run folders into tables and updates the README."""
+"""summarize_runs turns run folders into tables and updates a page."""
 import importlib.util
 import json
 import os.path as osp
@@ -6,18 +6,7 @@ import os.path as osp
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# the shape of MMEngine's config dump and per-class table in a run's log
-HEAD = """model = dict(
-    decode_head=dict(
-        align_corners=False,
-{keys}        loss_decode=dict(
-            loss_weight=1.0, type='CrossEntropyLoss', use_sigmoid=False),
-        norm_cfg=dict(requires_grad=True, type='SyncBN'),
-        num_classes=11,
-        type='{head}'),
-    pretrained=None,
-    type='EncoderDecoder')
-"""
+# MMEngine's per-class table in a run's log
 TABLE = """
 11/27 - mmengine - INFO - per class results:
 +-------+-------+-------+
@@ -27,9 +16,12 @@ TABLE = """
 |  road | {road} | 90.0 |
 +-------+-------+-------+
 """
-HEM_KEYS = '        backprop_em=True,\n        num_stages=3,\n' \
-           '        step_size=0.5,\n'
-EMA_KEYS = '        num_stages=3,\n'
+HEM = dict(type='HEMHead', num_stages=3, num_stages_eval=None, momentum=0.1,
+           step_size=0.5, inv_temperature=1.0, backprop_em=True,
+           normalize_bases=True, highway_mixing='unit', learn_bases=False)
+EMA = dict(type='EMAHead', num_stages=3, num_stages_eval=None, momentum=0.1,
+           step_size=1.0, inv_temperature=1.0, backprop_em=False,
+           normalize_bases=True, highway_mixing=None, learn_bases=False)
 
 
 def _tool():
@@ -40,91 +32,98 @@ def _tool():
     return tool
 
 
-def _log(head, keys):
-    return HEAD.format(head=head, keys=keys)
-
-
-def _run(root, name, seed, mious, sky, road, head='HEMHead', keys=HEM_KEYS):
+def _run(root, name, seed, mious, sky, road, head=HEM, **extra):
     d = root / name
     d.mkdir(parents=True)
-    json.dump(dict(name=name, config='configs/x.py', seed=seed,
-                   cfg_options='', wall_s=600, device='2-core CPU',
-                   date='2026-11-27'), open(d / 'run.json', 'w'))
+    record = dict(name=name, config='configs/x.py', seed=seed,
+                  cfg_options='', wall_s=600, device='2-core CPU',
+                  date='2026-11-27', decode_head=dict(head),
+                  precision='float32', em_float32=True)
+    record.update(extra)
+    json.dump(record, open(d / 'run.json', 'w'))
     with open(d / 'scalars.json', 'w') as f:
         f.write(json.dumps(dict(loss=1.0, step=10)) + '\n')
         for step, m in mious:
             f.write(json.dumps(dict(mIoU=m, aAcc=80.0, step=step)) + '\n')
-    (d / 'train.log').write_text(
-        _log(head, keys) + TABLE.format(sky=sky, road=road))
+    (d / 'train.log').write_text(TABLE.format(sky=sky, road=road))
     return d
 
 
-def _eval(run_dir, label, keys, miou, head='HEMHead'):
+def _eval(run_dir, label, t_eval, miou):
     d = run_dir / 'eval' / label
     d.mkdir(parents=True)
-    (d / 'test.log').write_text(_log(head, keys))
+    json.dump(dict(num_stages_eval=t_eval), open(d / 'eval.json', 'w'))
     json.dump(dict(metrics=dict(mIoU=miou, aAcc=80.0)),
               open(d / 'test_metrics.json', 'w'))
 
 
-@pytest.mark.parametrize('head,keys,expected', [
-    ('EMAHead', EMA_KEYS,
-     dict(head='EMAHead', eta='1 (EM)', t_train=3, t_eval=3, grad='no')),
-    ('HEMHead', HEM_KEYS,
-     dict(head='HEMHead', eta='0.5', t_train=3, t_eval=3, grad='yes',
-          normalize='yes')),
-    ('HEMHead', HEM_KEYS.replace('0.5', '1.0') +
-     '        num_stages_eval=6,\n        normalize_bases=False,\n',
-     dict(eta='1.0', t_train=3, t_eval=6, normalize='no')),
+@pytest.mark.parametrize('head,expected', [
+    (EMA, dict(head='EMAHead', eta='1 (EM)', mixing='-', t_eval='3',
+               grad='no')),
+    (HEM, dict(head='HEMHead', eta='0.5', mixing='unit', grad='yes',
+               learned='no')),
+    ({k: v for k, v in HEM.items() if k != 'highway_mixing'},
+     dict(mixing='raw')),  # older runs: the previous mixing
+    (dict(HEM, num_stages_eval=6, learn_bases=True, inv_temperature=0.1),
+     dict(t_train='3', t_eval='6', learned='yes', beta='0.1')),
 ])
-def test_head_settings_from_the_logged_config(head, keys, expected):
-    settings = _tool().head_settings(_log(head, keys))
-    # nested dicts (norm_cfg's type) must not be taken for the head's keys
-    assert settings.items() >= expected.items(), settings
+def test_settings_come_from_run_json(head, expected):
+    row = _tool().settings_row(dict(decode_head=head))
+    assert row.items() >= expected.items(), row
 
 
-def test_head_settings_fill_unlogged_keys_with_hemhead_defaults():
-    from hemnet_mmseg.models.decode_heads.hem_head import HEMHead
-    settings = _tool().head_settings(
-        _log('HEMHead', '        num_stages=2,\n'))
-    defaults = _tool().hemhead_defaults()
-    assert defaults['step_size'] == HEMHead(
-        in_channels=8, channels=8, ema_channels=8, num_bases=4, num_stages=2,
-        momentum=0.1, num_classes=3).step_size
-    assert settings['eta'] == str(defaults['step_size'])
-    assert settings['t_eval'] == 2  # num_stages_eval None means T train
+def test_rise_over_last_third():
+    rise = _tool().rise_over_last_third
+    # 2/3 of 1600 is 1066.7: interpolated between 1000 and 1200
+    curve = {200: 10.0, 1000: 30.0, 1200: 33.0, 1600: 40.0}
+    assert rise(curve) == pytest.approx(40.0 - (30.0 + 3.0 / 3))
+    assert rise({600: 30.0}) is None
 
 
-def test_tables_and_readme_update(tmp_path):
+def test_tables_and_page_update(tmp_path):
     runs = tmp_path / 'runs'
-    h0 = _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (400, 40.0)], 80.0,
+    h0 = _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0,
               90.0)
-    _run(runs, 'hemnet_seed1', 1, [(200, 31.0), (400, 42.0)], 82.0, 92.0)
-    _run(runs, 'emanet_seed0', 0, [(200, 29.0), (400, 39.5)], 79.0, 88.0,
-         head='EMAHead', keys=EMA_KEYS)
-    _run(runs, 'emanet_seed1', 1, [(200, 29.0), (400, 38.5)], 79.0, 88.0,
-         head='EMAHead', keys=EMA_KEYS)
-    _run(runs, 'hemnet_eta0.2_seed0', 0, [(400, 37.25)], 70.0, 80.0,
-         keys=HEM_KEYS.replace('0.5', '0.2'))
-    _eval(h0, 'T6', HEM_KEYS + '        num_stages_eval=6,\n', 41.5)
-    readme = tmp_path / 'README.md'
-    readme.write_text('intro\n<!-- camvid-results:start -->\nold\n'
-                      '<!-- camvid-results:end -->\noutro\n')
-    text = _tool().main(['--runs', str(runs), '--update-readme',
-                         str(readme)])
-    main, rest = text.split('#### Ablation')
-    assert '| hemnet | 2 | 0, 1 | 41.00 ± 1.41 | 200: 30.50, 400: 41.00 |' \
-        in main
+    _run(runs, 'hemnet_seed1', 1, [(200, 31.0), (300, 42.0)], 82.0, 92.0)
+    _run(runs, 'emanet_seed0', 0, [(200, 29.0), (300, 39.5)], 79.0, 88.0,
+         head=EMA, precision='bfloat16')
+    _run(runs, 'emanet_seed1', 1, [(200, 29.0), (300, 38.5)], 79.0, 88.0,
+         head=EMA, precision='bfloat16')
+    _run(runs, 'hemnet_eta0.2_seed0', 0, [(300, 37.25)], 70.0, 80.0,
+         head={k: v for k, v in dict(HEM, step_size=0.2).items()
+               if k != 'highway_mixing'})
+    _eval(h0, 'T6', 6, 41.5)
+    page = tmp_path / 'study.md'
+    page.write_text('intro\n<!-- round2:start -->\nold\n'
+                    '<!-- round2:end -->\noutro\n')
+    text = _tool().main(['--runs', str(runs), '--update', str(page),
+                         '--marker', 'round2'])
+    main, rest = text.split('#### Every method')
+    assert ('| hemnet | 2 | 0, 1 | 41.00 ± 1.41 | 200: 30.50, 300: 41.00 | '
+            '+10.50 |') in main  # rise from 2/3 of 300 (200) to 300
     assert '| emanet | 2 | 0, 1 | 39.00 ± 0.71 |' in main
-    assert 'eta0.2' not in main  # one seed: ablation only
+    assert 'eta0.2' not in main  # one seed: settings table only
     assert '| sky | 79.0 | 81.0 |' in main  # mean over seeds, per method
-    assert ('| hemnet_eta0.2 | HEMHead | 0.2 | 3 | 3 | yes | yes | 0 | '
-            '37.25 |') in rest
-    assert '| emanet | EMAHead | 1 (EM) | 3 | 3 | no |' in rest
+    assert ('| hemnet_eta0.2 | HEMHead | 0.2 | raw | 3 | 3 | 1 | yes | no | '
+            'float32 | yes | 0 | 37.25 |') in rest
+    assert '| emanet | EMAHead | 1 (EM) | - | 3 | 3 | 1 | no | no | ' \
+        'bfloat16 | yes |' in rest
     # T eval: the run's own validation (T 3) next to its re-evaluation
     assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 | +1.50 |' in rest
     assert '2T - T, mean over runs: hemnet +1.50 (1 runs)' in rest
-    assert '200: 30.00, 400: 40.00' in rest
-    new = readme.read_text()
+    assert '200: 30.00, 300: 40.00' in rest
+    assert '5 runs, 0.8 CPU hours' in rest
+    new = page.read_text()
     assert 'old' not in new and text in new
     assert new.startswith('intro') and new.rstrip().endswith('outro')
+
+
+def test_committed_round_one_runs_summarize(repo):
+    """The committed first-round runs still give their published numbers
+    (their settings now come from run.json)."""
+    text = _tool().main(['--runs', osp.join(repo, 'docs', 'results',
+                                            'camvid')])
+    assert '| hemnet | 3 | 0, 1, 2 | 35.45 ± 0.20 |' in text
+    assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
+    assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | yes | no | ' \
+        'float32 |' in text

@@ -12,15 +12,13 @@ image with z_nk painted as a heat map (normalised per cell).
 """
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from hemnet_mmseg.analysis import find_hem_module  # noqa: E402
-from hemnet_mmseg.cli.common import UserError, check_checkpoint_file  # noqa
+from hemnet_mmseg.analysis import find_hem_module, trace_em
+from hemnet_mmseg.cli.common import UserError, check_checkpoint_file, run_main
 
 
 def responsibilities(config: str, checkpoint: str, image: np.ndarray,
@@ -29,12 +27,11 @@ def responsibilities(config: str, checkpoint: str, image: np.ndarray,
     from mmseg.apis import inference_model, init_model
     model = init_model(config, checkpoint, device=device)
     module = find_hem_module(model.decode_head)
-    module.record_history = True
-    inference_model(model, image)
-    em = module.last_em
-    h, w = em['shape']
+    with trace_em(module) as traces:
+        inference_model(model, image)
+    h, w = traces[0].shape
     resp = [z[0].reshape(h, w, -1).float().cpu().numpy()
-            for z in em['result'].resp_history]
+            for z in traces[0].result.resp_history]
     return np.stack(resp)
 
 
@@ -102,5 +99,4 @@ def main(argv: Optional[list] = None) -> str:
 
 
 if __name__ == '__main__':
-    from hemnet_mmseg.cli.common import run_main
     run_main('attention_maps', main)

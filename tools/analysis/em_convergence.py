@@ -16,21 +16,19 @@ Usage::
 import argparse
 import json
 import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from hemnet_mmseg.analysis import em_input, load_trained  # noqa: E402
-from hemnet_mmseg.cli.common import add_cfg_options  # noqa: E402
-from hemnet_mmseg.models.layers import log_likelihood, unrolled_em  # noqa
+from hemnet_mmseg.analysis import find_hem_module, load_trained, trace_em
+from hemnet_mmseg.cli.common import add_cfg_options
+from hemnet_mmseg.models.layers import log_likelihood, unrolled_em
 
 
 def curves(feats: torch.Tensor, bases: torch.Tensor, etas: List[float],
-           max_stages: int, inv_temperature: float,
-           normalize_bases: bool) -> Dict[float, List[float]]:
+           max_stages: int, inv_temperature: float, normalize_bases: bool,
+           mixing: str) -> Dict[float, List[float]]:
     """Mean log-likelihood after t = 0..T iterations, per eta.
 
     Args:
@@ -40,7 +38,7 @@ def curves(feats: torch.Tensor, bases: torch.Tensor, etas: List[float],
     with torch.no_grad():
         for eta in etas:
             res = unrolled_em(feats, bases, max_stages, eta, inv_temperature,
-                              normalize_bases, return_history=True)
+                              normalize_bases, mixing, return_history=True)
             out[eta] = [
                 float(log_likelihood(feats, mu, inv_temperature,
                                      normalize_bases).mean())
@@ -101,6 +99,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--inv-temperature', type=float, default=1.0)
     parser.add_argument('--no-normalize', action='store_true',
                         help='free means (Gaussian mixture objective)')
+    parser.add_argument('--mixing', default='unit', choices=['unit', 'raw'],
+                        help='N-step mixing with normalised bases')
     parser.add_argument('--shape', type=int, nargs=4,
                         default=[2, 512, 1024, 64],
                         metavar=('B', 'C', 'N', 'K'), help='random features')
@@ -129,15 +129,18 @@ def main(argv: Optional[list] = None) -> dict:
     if args.config:
         src = load_trained(args.config, args.checkpoint, args.num_images,
                            cfg_options=args.cfg_options)
-        _, _, feats = em_input(src.head, src.inputs)
+        module = find_hem_module(src.head)
+        with trace_em(module) as traces, torch.no_grad():
+            src.head(src.inputs)
         inputs.append(('trained head, real images',
-                       feats.detach().flatten(2).float(),
-                       src.head.ema_module.bases.float()))
+                       traces[0].flat_feats().float(),
+                       module.initial_bases()))
         meta.update(src.meta)
     sources = []
     for name, feats, bases in inputs:
         lls = curves(feats.double(), bases.double(), args.etas,
-                     args.max_stages, args.inv_temperature, normalize)
+                     args.max_stages, args.inv_temperature, normalize,
+                     args.mixing)
         sources.append(dict(
             name=name, shape=list(feats.shape), num_bases=bases.shape[-1],
             log_likelihood={str(k): v for k, v in lls.items()},
@@ -145,7 +148,7 @@ def main(argv: Optional[list] = None) -> dict:
     result = dict(meta=meta, etas=args.etas, max_stages=args.max_stages,
                   reference_stages=args.reference_stages,
                   inv_temperature=args.inv_temperature,
-                  normalize_bases=normalize,
+                  normalize_bases=normalize, highway_mixing=args.mixing,
                   objective=('mean_n logsumexp_k(beta x_n . mu_k), unit-norm '
                              'mu' if normalize else 'Gaussian mixture '
                              'log-likelihood, equal weights, var 1/beta'),

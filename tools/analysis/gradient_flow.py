@@ -15,90 +15,38 @@ Usage::
 
     python tools/analysis/gradient_flow.py --out docs/gradient_flow.json
     python tools/analysis/gradient_flow.py CONFIG CHECKPOINT --out real.json
+        [--mixing unit|raw]
 
 It writes the JSON (``--out``) and a PNG beside it (``--plot``).
 """
 import argparse
 import json
 import os.path as osp
-import sys
 import time
 from typing import Dict, List, Optional
 
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-from hemnet_mmseg.analysis import (  # noqa: E402
-    HeadAndBatch,
-    em_input,
-    em_output_to_logits,
-    find_hem_module,
-    load_trained,
-    random_head,
-)
-from hemnet_mmseg.cli.common import add_cfg_options  # noqa: E402
-from hemnet_mmseg.models.layers import m_step  # noqa: E402
-
-
-def measure(src: HeadAndBatch, prefix: tuple, step_size: float,
-            num_stages: int, inv_temperature: float,
-            backprop_em: bool = True) -> dict:
-    """One forward/backward of the head with T = ``num_stages``.
-
-    Returns:
-        dict: ``bases_grad`` (list of T + 1 norms, t = 0..T), ``input_grad``
-        (norm of dL/dX, X the EM unit's input, (B, C, N)) and ``loss``.
-    """
-    module = find_hem_module(src.head)
-    module.step_size = step_size
-    module.num_stages = module.num_stages_eval = num_stages
-    module.inv_temperature = inv_temperature
-    module.backprop_em = backprop_em
-    module.record_history = True
-    x, identity, feats = prefix
-    feats.grad = None
-    src.head.zero_grad(set_to_none=True)
-    logits = em_output_to_logits(src.head, x, identity, module(feats))
-    bases = module.last_em['result'].bases_history
-    for mu in bases[1:]:
-        if mu.requires_grad:
-            mu.retain_grad()
-    loss = src.loss(logits)
-    loss.backward()
-
-    def norm(t):
-        return 0.0 if t.grad is None else float(t.grad.norm())
-
-    # ||mu_hat_k||, mean over k: with normalize_bases the highway term
-    # (1 - eta) mu(t-1) is divided by ||(1 - eta) mu(t-1) + eta mu_hat||
-    with torch.no_grad():
-        flat = feats.flatten(2)
-        mhat = [float(m_step(flat, z).norm(dim=1).mean())
-                for z in module.last_em['result'].resp_history]
-
-    module.record_history = False
-    module.last_em = None
-    return dict(bases_grad=[norm(mu) for mu in bases],
-                input_grad=norm(feats), loss=float(loss.detach()),
-                m_step_norm=[None] + mhat)
+from hemnet_mmseg.analysis import HeadAndBatch, load_trained, random_head
+from hemnet_mmseg.analysis.gradients import em_gradients
+from hemnet_mmseg.cli.common import add_cfg_options
 
 
 def run(src: HeadAndBatch, etas: List[float], max_stages: int,
-        inv_temperatures: List[float]) -> List[Dict]:
+        inv_temperatures: List[float], mixing: str) -> List[Dict]:
     """Every (eta, beta, T, t) record, HEMNet and the no-grad EMANet loop."""
     records = []
-    # the convolutions before the EM unit do not depend on eta, beta or T
-    prefix = em_input(src.head, src.inputs)
     settings = [(eta, True) for eta in etas] + [(1.0, False)]
     for beta in inv_temperatures:
         for eta, backprop in settings:
             for T in range(1, max_stages + 1):
-                m = measure(src, prefix, eta, T, beta, backprop)
+                m = em_gradients(src, step_size=eta, num_stages=T,
+                                 num_stages_eval=T, inv_temperature=beta,
+                                 backprop_em=backprop, highway_mixing=mixing)
                 for t, g in enumerate(m['bases_grad']):
                     records.append(dict(
                         eta=eta, inv_temperature=beta, backprop_em=backprop,
-                        T=T, t=t, bases_grad_norm=g,
-                        m_step_norm=m['m_step_norm'][t],
+                        highway_mixing=mixing, T=T, t=t, bases_grad_norm=g,
                         input_grad_norm=m['input_grad'], loss=m['loss']))
     return records
 
@@ -169,8 +117,9 @@ def plot(result: dict, path: str) -> None:
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(fontsize=8)
     source = result['meta']['source']
-    fig.suptitle(f'gradient flow through unrolled EM ({source} head); '
-                 'EMANet (no grad) sends none to X')
+    fig.suptitle(f'gradient flow through unrolled EM ({source} head, '
+                 f'{result["highway_mixing"]} mixing); EMANet (no grad) '
+                 'sends none to X')
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -187,6 +136,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--max-stages', type=int, default=10)
     parser.add_argument('--inv-temperatures', type=float, nargs='+',
                         default=[0.03, 0.1, 1.0, 3.0, 30.0])
+    parser.add_argument('--mixing', default='unit', choices=['unit', 'raw'],
+                        help='N-step mixing with normalised bases')
     parser.add_argument('--num-images', type=int, default=2)
     parser.add_argument('--size', type=int, nargs=2, default=[16, 16],
                         metavar=('H', 'W'), help='random features: H W')
@@ -215,14 +166,15 @@ def main(argv: Optional[list] = None) -> dict:
     else:
         src = random_head(height=args.size[0], width=args.size[1],
                           seed=args.seed)
-    records = run(src, args.etas, args.max_stages, args.inv_temperatures)
+    records = run(src, args.etas, args.max_stages, args.inv_temperatures,
+                  args.mixing)
     result = dict(
         meta=dict(src.meta, seed=args.seed, torch=torch.__version__,
                   device='cpu', wall_s=None,
                   note='bases_grad_norm: ||dL/d mu(t)||; input_grad_norm: '
-                  '||dL/dX|| of the EM unit input X (B, C, N); m_step_norm: '
-                  'mean_k ||mu_hat_k(t)||, the M-step before the highway'),
+                  '||dL/dX|| of the EM unit input X (B, C, N)'),
         etas=args.etas, max_stages=args.max_stages,
+        highway_mixing=args.mixing,
         inv_temperatures=args.inv_temperatures, records=records,
         ratios=ratios(records, args.max_stages))
     result['meta']['wall_s'] = round(time.time() - start, 2)

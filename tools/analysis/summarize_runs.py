@@ -1,115 +1,66 @@
-"""Turn the committed CamVid study runs into the README's tables.
+"""Turn the committed CamVid study runs into the study page's tables.
 
-Each run folder under ``docs/results/camvid/`` (written by
-``tools/analysis/run_camvid_study.sh``) holds ``run.json`` (config, seed,
-options, wall time, device, date), ``scalars.json`` (MMEngine's scalar log:
-train losses and every validation's metrics) and ``train.log`` (the dumped
-config and the per-class IoU tables). ``eval/LABEL/`` sub-folders (written by
-``tools/analysis/eval_camvid_study.sh``) hold re-evaluations of the run's
-final checkpoint with other test-time settings (``test.log``,
-``test_metrics.json``). This prints, or writes into README.md between the
-``<!-- camvid-results:start -->`` and ``<!-- camvid-results:end -->``
-markers, so that the tables are never typed by hand:
+Each run folder (written by ``tools/analysis/camvid_study.py`` or, for the
+first round, ``run_camvid_study.sh``) holds ``run.json`` (config, seed,
+options, wall time, device, date, and the resolved ``decode_head``
+settings, ``precision`` and ``em_float32``), ``scalars.json`` (MMEngine's
+scalar log: every validation's metrics) and ``train.log`` (for the
+per-class IoU table). ``eval/LABEL/`` sub-folders hold re-evaluations of
+the final checkpoint with another T eval (``eval.json``: the T eval,
+``test_metrics.json``), and ``regime.json`` the effective-highway and
+gradient measurements of the final checkpoint. Head settings are read from
+``run.json`` only; a HEMHead run without ``highway_mixing`` predates the
+switch and used the previous (raw) mixing.
+
+This prints, or writes into a page between ``<!-- MARKER:start -->`` and
+``<!-- MARKER:end -->``, so that the tables are never typed by hand:
 
 * the main comparison: mean +- std of the final val mIoU per method (runs
-  named ``<method>_seed<k>``) with more than one seed, and their per-class
-  IoU (mean over seeds);
-* the ablation: every method with its head settings (eta, T train, T eval,
-  gradient through EM), read from the config each log dumped;
-* T eval: val mIoU of the same checkpoints evaluated with other T;
-* every run: the val mIoU at each validation (the learning curve), wall
-  time, device and date.
+  named ``<method>_seed<k>``) with more than one seed, the mean learning
+  curve, its rise over the last third, and the per-class IoU;
+* every method with its head settings and precision;
+* T eval: val mIoU of the same checkpoints with 2T iterations;
+* the regime each head trained in (share kept, angular fraction, gradient
+  ratios), when measured;
+* every run's learning curve, wall time, device and date, and the CPU hours.
 
 Usage::
 
     python tools/analysis/summarize_runs.py [--runs docs/results/camvid]
-        [--update-readme README.md]
+        [--update docs/camvid_study.md --marker camvid-results]
 """
 import argparse
 import glob
-import inspect
 import json
 import os.path as osp
 import re
 import statistics
 from typing import Dict, List, Optional
 
-START = '<!-- camvid-results:start -->'
-END = '<!-- camvid-results:end -->'
+
+def mixing_of(head: dict) -> str:
+    """The N-step mixing a run trained with ('-' for EMANet)."""
+    if head.get('type') != 'HEMHead':
+        return '-'
+    return head.get('highway_mixing', 'raw')
 
 
-def hemhead_defaults() -> Dict[str, object]:
-    """HEMHead's constructor defaults: a logged config omits unset keys."""
-    try:
-        from hemnet_mmseg.models.decode_heads.hem_head import HEMHead
-    except ImportError:  # the tables still build, with '?' for unset keys
-        return {}
-    return {k: p.default for k, p in
-            inspect.signature(HEMHead.__init__).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
-def head_settings(log_text: str) -> Dict[str, object]:
-    """eta, T train, T eval and gradient flag of the decode head in the
-    config that an MMEngine log dumped (``decode_head=dict(...)``)."""
-    lines = log_text.splitlines()
-    start = next((i for i, line in enumerate(lines)
-                  if line.strip() == 'decode_head=dict('), None)
-    if start is None:
-        return {}
-    indent = len(lines[start]) - len(lines[start].lstrip()) + 4
-    raw = {}
-    for line in lines[start + 1:]:
-        if len(line) - len(line.lstrip()) < indent:
-            break
-        item = re.match(r' {%d}(\w+)=([^(]*?)\)?,?$' % indent, line)
-        if item:  # only the head's own keys, not those of nested dicts
-            raw[item.group(1)] = item.group(2)
-    head = raw.get('type', '?').strip("'")
-    if head == 'EMAHead':  # EMANet: plain EM, no gradient through it
-        t = int(raw.get('num_stages', 0))
-        return dict(head=head, eta='1 (EM)', t_train=t, t_eval=t,
-                    grad='no', normalize='yes')
-    defaults = hemhead_defaults()
-
-    def get(key):
-        value = raw.get(key, repr(defaults.get(key, '?')))
-        return value.strip().strip("'")
-
-    t = int(get('num_stages'))
-    t_eval = get('num_stages_eval')
-    return dict(head=head, eta=get('step_size'), t_train=t,
-                t_eval=t if t_eval == 'None' else int(t_eval),
-                grad='yes' if get('backprop_em') == 'True' else 'no',
-                normalize='yes' if get('normalize_bases') == 'True' else 'no')
-
-
-def read_run(folder: str) -> Optional[dict]:
-    """One run's metadata, head settings, validation curve, last per-class
-    table and re-evaluations."""
-    meta_path = osp.join(folder, 'run.json')
-    if not osp.isfile(meta_path):
-        return None
-    run = json.load(open(meta_path))
-    curve = []
-    with open(osp.join(folder, 'scalars.json')) as f:
-        for line in f:
-            rec = json.loads(line)
-            if 'mIoU' in rec:
-                curve.append((rec['step'], rec['mIoU']))
-    run['curve'] = curve
-    run['miou'] = curve[-1][1] if curve else None
-    log_text = open(osp.join(folder, 'train.log')).read()
-    run['per_class'] = per_class_iou(log_text)
-    run['settings'] = head_settings(log_text)
-    run['evals'] = {}
-    for metrics_path in sorted(
-            glob.glob(osp.join(folder, 'eval', '*', 'test_metrics.json'))):
-        eval_dir = osp.dirname(metrics_path)
-        settings = head_settings(open(osp.join(eval_dir, 'test.log')).read())
-        miou = json.load(open(metrics_path))['metrics']['mIoU']
-        run['evals'][settings.get('t_eval')] = miou
-    return run
+def settings_row(run: dict) -> Dict[str, str]:
+    """The head settings and precision of a run, as table cells."""
+    head = run['decode_head']
+    hem = head.get('type') == 'HEMHead'
+    t = head['num_stages']
+    return dict(
+        head=head['type'],
+        eta=f'{head["step_size"]:g}' if hem else '1 (EM)',
+        mixing=mixing_of(head),
+        t_train=str(t),
+        t_eval=str(head.get('num_stages_eval') or t),
+        beta=f'{head.get("inv_temperature", 1.0):g}',
+        grad='yes' if head.get('backprop_em') else 'no',
+        learned='yes' if head.get('learn_bases') else 'no',
+        precision=run.get('precision', 'float32'),
+        em32='yes' if run.get('em_float32', True) else 'no')
 
 
 def per_class_iou(log_text: str) -> Dict[str, float]:
@@ -120,6 +71,38 @@ def per_class_iou(log_text: str) -> Dict[str, float]:
     rows = re.findall(r'^\|\s*([\w -]+?)\s*\|\s*([\d.nan]+)\s*\|',
                       tables[-1], flags=re.M)
     return {name: float(iou) for name, iou in rows if name != 'Class'}
+
+
+def read_run(folder: str) -> Optional[dict]:
+    """One run's record, curve, per-class table, re-evaluations, regime."""
+    meta_path = osp.join(folder, 'run.json')
+    if not osp.isfile(meta_path):
+        return None
+    with open(meta_path) as f:
+        run = json.load(f)
+    curve = []
+    with open(osp.join(folder, 'scalars.json')) as f:
+        for line in f:
+            rec = json.loads(line)
+            if 'mIoU' in rec:
+                curve.append((rec['step'], rec['mIoU']))
+    run['curve'] = curve
+    run['miou'] = curve[-1][1] if curve else None
+    with open(osp.join(folder, 'train.log')) as f:
+        run['per_class'] = per_class_iou(f.read())
+    run['evals'] = {}
+    for path in sorted(glob.glob(osp.join(folder, 'eval', '*',
+                                          'eval.json'))):
+        with open(path) as f:
+            t_eval = json.load(f)['num_stages_eval']
+        with open(osp.join(osp.dirname(path), 'test_metrics.json')) as f:
+            run['evals'][t_eval] = json.load(f)['metrics']['mIoU']
+    regime = osp.join(folder, 'regime.json')
+    run['regime'] = None
+    if osp.isfile(regime):
+        with open(regime) as f:
+            run['regime'] = json.load(f)
+    return run
 
 
 def method_of(name: str) -> str:
@@ -140,13 +123,27 @@ def group(runs: List[dict]) -> Dict[str, List[dict]]:
     return by_method
 
 
-def mean_curve(runs: List[dict]) -> str:
+def mean_curve(runs: List[dict]) -> Dict[int, float]:
     """Mean val mIoU at each validation step that every run reached."""
     steps = set.intersection(*({step for step, _ in r['curve']}
                                for r in runs))
-    means = {step: statistics.mean(dict(r['curve'])[step] for r in runs)
-             for step in steps}
-    return ', '.join(f'{step}: {means[step]:.2f}' for step in sorted(steps))
+    return {step: statistics.mean(dict(r['curve'])[step] for r in runs)
+            for step in sorted(steps)}
+
+
+def rise_over_last_third(curve: Dict[int, float]) -> Optional[float]:
+    """Final mIoU minus the mIoU at 2/3 of the last step (interpolated)."""
+    steps = sorted(curve)
+    if len(steps) < 2:
+        return None
+    at = steps[-1] * 2 / 3
+    below = max((s for s in steps if s <= at), default=None)
+    above = min((s for s in steps if s >= at), default=None)
+    if below is None:
+        return None
+    value = curve[below] if above == below else curve[below] + (
+        curve[above] - curve[below]) * (at - below) / (above - below)
+    return curve[steps[-1]] - value
 
 
 def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
@@ -154,13 +151,19 @@ def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
     lines = ['#### Main comparison: val mIoU (final iteration), '
              'mean ± std over seeds', '',
              '| Method | runs | seeds | val mIoU | mean mIoU by iteration | '
-             'config |', '| --- | --- | --- | --- | --- | --- |']
+             'rise over the last third | config |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
     for method, rs in sorted(main.items()):
         seeds = ', '.join(str(r['seed']) for r in rs)
-        lines.append(f'| {method} | {len(rs)} | {seeds} | '
-                     f'{fmt_mean_std([r["miou"] for r in rs])} | '
-                     f'{mean_curve(rs)} | {rs[0]["config"]} |')
-    classes = []
+        curve = mean_curve(rs)
+        rise = rise_over_last_third(curve)
+        lines.append(
+            f'| {method} | {len(rs)} | {seeds} | '
+            f'{fmt_mean_std([r["miou"] for r in rs])} | '
+            + ', '.join(f'{s}: {m:.2f}' for s, m in curve.items()) +
+            f' | {"-" if rise is None else f"{rise:+.2f}"} | '
+            f'{rs[0]["config"]} |')
+    classes: List[str] = []
     for rs in main.values():
         for r in rs:
             classes += [c for c in r['per_class'] if c not in classes]
@@ -179,26 +182,30 @@ def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
     return lines
 
 
-def ablation_table(by_method: Dict[str, List[dict]]) -> List[str]:
-    lines = ['', '#### Ablation: every method with its head settings', '',
-             '| Method | head | eta | T train | T eval | grad through EM | '
-             'normalised bases | seeds | val mIoU | options |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+SETTING_COLUMNS = [('head', 'head'), ('eta', 'eta'), ('mixing', 'mixing'),
+                   ('t_train', 'T train'), ('t_eval', 'T eval'),
+                   ('beta', 'beta'), ('grad', 'grad through EM'),
+                   ('learned', 'learned mu(0)'), ('precision', 'precision'),
+                   ('em32', 'EM in float32')]
+
+
+def settings_table(by_method: Dict[str, List[dict]]) -> List[str]:
+    names = [title for _, title in SETTING_COLUMNS]
+    lines = ['', '#### Every method with its head settings and precision', '',
+             '| Method | ' + ' | '.join(names) + ' | seeds | val mIoU | '
+             'options |', '| --- |' + ' --- |' * (len(names) + 3)]
 
     def key(item):
-        s = item[1][0]['settings']
-        return (s.get('head', ''), str(s.get('eta')), s.get('t_train', 0),
-                item[0])
+        s = settings_row(item[1][0])
+        return (s['head'], s['t_train'], s['mixing'], s['eta'], item[0])
 
     for method, rs in sorted(by_method.items(), key=key):
-        s = rs[0]['settings']
+        s = settings_row(rs[0])
         opts = rs[0].get('cfg_options') or ''
         seeds = ', '.join(str(r['seed']) for r in rs)
         lines.append(
-            f'| {method} | {s.get("head", "?")} | {s.get("eta", "?")} | '
-            f'{s.get("t_train", "?")} | {s.get("t_eval", "?")} | '
-            f'{s.get("grad", "?")} | {s.get("normalize", "?")} | {seeds} | '
-            f'{fmt_mean_std([r["miou"] for r in rs])} | '
+            f'| {method} | ' + ' | '.join(s[k] for k, _ in SETTING_COLUMNS)
+            + f' | {seeds} | {fmt_mean_std([r["miou"] for r in rs])} | '
             f'{f"`{opts}`" if opts else "-"} |')
     return lines
 
@@ -207,9 +214,10 @@ def t_eval_table(runs: List[dict]) -> List[str]:
     evaluated = [r for r in runs if r['evals']]
     if not evaluated:
         return []
-    # a run's own validation is the T eval it was trained with
-    evals = {r['name']: {r['settings'].get('t_eval'): r['miou'],
-                         **r['evals']} for r in evaluated}
+    evals = {}
+    for r in evaluated:
+        own = int(settings_row(r)['t_eval'])  # the run's own validation
+        evals[r['name']] = {own: r['miou'], **r['evals']}
     t_evals = sorted({t for e in evals.values() for t in e})
     lines = ['', '#### T eval: the final checkpoints evaluated with other '
              'numbers of EM iterations (val mIoU)', '',
@@ -218,58 +226,105 @@ def t_eval_table(runs: List[dict]) -> List[str]:
              '| --- | --- | --- |' + ' --- |' * (len(t_evals) + 1)]
     gains: Dict[str, List[float]] = {}
     for r in sorted(evaluated, key=lambda r: r['name']):
-        s, e = r['settings'], evals[r['name']]
-        cells = [f'{e[t]:.2f}' if t in e else '-' for t in t_evals]
-        t = s.get('t_train')
+        e = evals[r['name']]
+        t = r['decode_head']['num_stages']
+        cells = [f'{e[x]:.2f}' if x in e else '-' for x in t_evals]
         if t in e and 2 * t in e:  # paired: the same checkpoint
             gain = e[2 * t] - e[t]
             gains.setdefault(method_of(r['name']), []).append(gain)
             cells.append(f'{gain:+.2f}')
         else:
             cells.append('-')
-        lines.append(f'| {r["name"]} | {s.get("head", "?")} | '
-                     f'{s.get("t_train", "?")} | ' + ' | '.join(cells) + ' |')
+        lines.append(f'| {r["name"]} | {r["decode_head"]["type"]} | {t} | '
+                     + ' | '.join(cells) + ' |')
     lines += ['', '2T - T, mean over runs: ' + ', '.join(
         f'{m} {statistics.mean(g):+.2f} ({len(g)} runs)'
         for m, g in sorted(gains.items()))]
     return lines
 
 
-def runs_table(runs: List[dict]) -> List[str]:
+def regime_table(runs: List[dict]) -> List[str]:
+    """The measured regime at each run's own eta and mixing (EMANet rows:
+    plain EM, measured as eta 1 with the gradient switched on)."""
+    measured = [r for r in runs if r['regime']]
+    if not measured:
+        return []
+    lines = ['', '#### The regime each head trained in (final checkpoint, '
+             'its own beta; t = 1 of T = 10)', '',
+             '| run | eta | mixing | median ‖mu_hat‖ | share kept | '
+             'angular fraction | ‖dL/dmu(0)‖ T10/T1 | ‖dL/dX‖ T10/T1 |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for r in sorted(measured, key=lambda r: r['name']):
+        head = r['decode_head']
+        eta = head['step_size']
+        mixing = head.get('highway_mixing') or 'unit'
+        row = next((x for x in r['regime']['rows'] if x['eta'] == eta and
+                    x['mixing'] == mixing), None)
+        if row is None:
+            continue
+        step = row['steps'][0]
+        fmt = lambda v: '-' if v is None else f'{v:.3g}'  # noqa: E731
+        lines.append(
+            f'| {r["name"]} | {eta:g} | {mixing_of(head)} | '
+            f'{step["mu_hat_norm"]:.3g} | {step["share"]:.3f} | '
+            f'{step["angular_fraction"]:.3f} | {fmt(row["mu0_ratio"])} | '
+            f'{fmt(row["input_ratio"])} |')
+    return lines
+
+
+def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
     lines = ['', '#### Every run: val mIoU at each validation', '',
              '| run | seed | mIoU by iteration | wall time | device | date |'
              ' log |', '| --- | --- | --- | --- | --- | --- | --- |']
     for r in sorted(runs, key=lambda r: r['name']):
         curve = ', '.join(f'{step}: {m:.2f}' for step, m in r['curve'])
+        log = osp.join(link_base, osp.basename(runs_dir), r['name'],
+                       'train.log')
         lines.append(
             f'| {r["name"]} | {r["seed"]} | {curve} | '
             f'{r["wall_s"] / 60:.1f} min | {r["device"]} | {r["date"]} | '
-            f'[log](docs/results/camvid/{r["name"]}/train.log) |')
+            f'[log]({log}) |')
+    hours = sum(r['wall_s'] for r in runs) / 3600
+    lines += ['', f'{len(runs)} runs, {hours:.1f} CPU hours of wall time in '
+              'all (training, validation and, where made, the '
+              're-evaluation and regime measurements).']
     return lines
 
 
-def tables(runs: List[dict]) -> str:
+def tables(runs: List[dict], runs_dir: str, link_base: str) -> str:
     by_method = group(runs)
-    return '\n'.join(main_table(by_method) + ablation_table(by_method) +
-                     t_eval_table(runs) + runs_table(runs))
+    return '\n'.join(main_table(by_method) + settings_table(by_method) +
+                     t_eval_table(runs) + regime_table(runs) +
+                     runs_table(runs, runs_dir, link_base))
+
+
+def update_page(path: str, marker: str, text: str) -> None:
+    start, end = f'<!-- {marker}:start -->', f'<!-- {marker}:end -->'
+    with open(path) as f:
+        page = f.read()
+    if start not in page or end not in page:
+        raise SystemExit(f'{path} has no {start} ... {end}')
+    head, rest = page.split(start, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, 'w') as f:
+        f.write(f'{head}{start}\n{text}\n{end}{tail}')
 
 
 def main(argv: Optional[list] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', default='docs/results/camvid')
-    parser.add_argument('--update-readme', metavar='README')
+    parser.add_argument('--update', metavar='PAGE',
+                        help='write the tables into PAGE between markers')
+    parser.add_argument('--marker', default='camvid-results')
+    parser.add_argument('--link-base', default='results',
+                        help="the runs folder's parent, relative to PAGE")
     args = parser.parse_args(argv)
     runs = [r for r in (read_run(d) for d in sorted(
         glob.glob(osp.join(args.runs, '*')))) if r]
-    text = tables(runs) if runs else '_No completed runs yet._'
-    if args.update_readme:
-        readme = open(args.update_readme).read()
-        if START not in readme or END not in readme:
-            raise SystemExit(f'{args.update_readme} has no {START} ... {END}')
-        head, rest = readme.split(START, 1)
-        _, tail = rest.split(END, 1)
-        with open(args.update_readme, 'w') as f:
-            f.write(f'{head}{START}\n{text}\n{END}{tail}')
+    text = tables(runs, args.runs, args.link_base) if runs else \
+        '_No completed runs yet._'
+    if args.update:
+        update_page(args.update, args.marker, text)
     print(text)
     return text
 

@@ -1,48 +1,118 @@
 """HEMModule: the unrolled highway-EM unit as an ``nn.Module``.
 
-A drop-in replacement of mmseg's ``EMAModule`` (same ``bases`` buffer, same
-momentum update of it) that runs :func:`~.highway_em.unrolled_em` with the
-gradient flowing through every iteration (HEMNet,
-https://arxiv.org/abs/2012.04926) or, with ``backprop_em=False``, under
-``torch.no_grad()`` as EMANet does.
+A drop-in replacement of mmseg's ``EMAModule`` (same ``bases`` state-dict
+entry, same momentum update of it) that runs
+:func:`~.highway_em.unrolled_em` with the gradient flowing through every
+iteration (HEMNet, https://arxiv.org/abs/2012.04926) or, with
+``backprop_em=False``, under ``torch.no_grad()`` as EMANet does.
+
+The module owns every EM setting: each is validated when it is set, at
+construction or later (``module.step_size = 0.8``), by one checker per
+setting; :class:`~hemnet_mmseg.models.HEMHead` reads and writes them through
+the module.
 
 Shapes: B batch, C channels, H x W pixels (N = H * W), K bases.
 """
+import math
+from typing import Any, Callable, Dict, Optional, Tuple
+
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
-from .highway_em import EPS, reconstruct, unrolled_em
+from .highway_em import EPS, MIXINGS, EMResult, reconstruct, unrolled_em
 
 
-def check_em_args(num_bases: int, num_stages: int,
-                  num_stages_eval: 'int | None', step_size: float,
-                  inv_temperature: float, momentum: float) -> None:
-    """Raise ``ValueError`` naming the argument and its allowed range."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
 
-    if not is_int(num_bases) or num_bases < 1:
-        raise ValueError(f'num_bases must be an int >= 1, got {num_bases!r}')
-    if not is_int(num_stages) or num_stages < 1:
-        raise ValueError(
-            f'num_stages must be an int >= 1, got {num_stages!r}')
-    if num_stages_eval is not None and (not is_int(num_stages_eval)
-                                        or num_stages_eval < 1):
-        raise ValueError('num_stages_eval must be None or an int >= 1, '
-                         f'got {num_stages_eval!r}')
-    if not isinstance(step_size, (int, float)) or not 0 < step_size <= 1:
-        raise ValueError(
-            f'step_size must be in (0, 1] (1 is plain EM), got {step_size!r}')
-    if not isinstance(inv_temperature,
-                      (int, float)) or not inv_temperature > 0 or \
-            inv_temperature == float('inf'):
-        raise ValueError('inv_temperature must be a finite number > 0, '
-                         f'got {inv_temperature!r}')
-    if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
-        raise ValueError(f'momentum must be in [0, 1], got {momentum!r}')
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f'{name} must be {allowed}, got {value!r}')
+
+
+def _positive_int(name: str, value: Any) -> int:
+    _check(_is_int(value) and value >= 1, name, 'an int >= 1', value)
+    return value
+
+
+def _optional_positive_int(name: str, value: Any) -> Optional[int]:
+    _check(value is None or (_is_int(value) and value >= 1), name,
+           'None or an int >= 1', value)
+    return value
+
+
+def _step_size(name: str, value: Any) -> float:
+    _check(_is_real(value) and 0 < value <= 1, name,
+           'a number in (0, 1] (1 is plain EM)', value)
+    return float(value)
+
+
+def _momentum(name: str, value: Any) -> float:
+    _check(_is_real(value) and 0 <= value <= 1, name, 'a number in [0, 1]',
+           value)
+    return float(value)
+
+
+def _inv_temperature(name: str, value: Any) -> float:
+    _check(_is_real(value) and 0 < value < math.inf, name,
+           'a finite number > 0', value)
+    return float(value)
+
+
+def _bool(name: str, value: Any) -> bool:
+    _check(isinstance(value, bool), name, 'True or False (a bool)', value)
+    return value
+
+
+def _mixing(name: str, value: Any) -> str:
+    _check(value in MIXINGS, name, f'one of {MIXINGS}', value)
+    return value
+
+
+#: one checker per setting; each returns the value to store
+CHECKERS: Dict[str, Callable[[str, Any], Any]] = dict(
+    num_bases=_positive_int,
+    num_stages=_positive_int,
+    num_stages_eval=_optional_positive_int,
+    momentum=_momentum,
+    step_size=_step_size,
+    inv_temperature=_inv_temperature,
+    backprop_em=_bool,
+    normalize_bases=_bool,
+    highway_mixing=_mixing,
+    learn_bases=_bool,
+)
+
+
+class EMSetting:
+    """A data descriptor: an EM setting validated whenever it is set."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value) -> None:
+        value = CHECKERS[self.name](self.name, value)
+        if self.name == 'backprop_em' and not value and \
+                obj.__dict__.get('learn_bases'):
+            raise ValueError('backprop_em=False cannot train learned bases '
+                             '(learn_bases=True): no gradient reaches them')
+        obj.__dict__[self.name] = value
 
 
 class HEMModule(EMAModule):
@@ -52,17 +122,41 @@ class HEMModule(EMAModule):
         channels (int): C, channels of the features.
         num_bases (int): K, number of bases (mixture components).
         num_stages (int): T, unrolled iterations in training.
-        momentum (float): momentum of the ``bases`` update. Defaults to 0.1.
+        momentum (float): momentum of the ``bases`` buffer update, in
+            [0, 1]. Defaults to 0.1.
         step_size (float): highway N-step size eta in (0, 1]; 1 is plain EM.
             Defaults to 0.5.
         num_stages_eval (int, optional): T in evaluation; None means
             ``num_stages``. Defaults to None.
-        inv_temperature (float): 1 / sigma^2 in the E-step. Defaults to 1.0.
+        inv_temperature (float): 1 / sigma^2 in the E-step, > 0.
+            Defaults to 1.0.
         backprop_em (bool): backpropagate through the iterations (HEMNet);
             False runs them under ``no_grad`` (EMANet). Defaults to True.
         normalize_bases (bool): L2-normalise the bases after every step.
             Defaults to True.
+        highway_mixing (str): with normalised bases, ``'unit'`` mixes unit
+            vectors (eta is the step at any feature scale); ``'raw'`` mixes
+            the raw M-step mean as the first build did (its step grows with
+            ``||mu_hat||``). Defaults to ``'unit'``.
+        learn_bases (bool): mu(0) is an ``nn.Parameter`` (used
+            unit-normalised) trained by the gradient through the loop, with
+            no momentum update; needs ``backprop_em``. Defaults to False.
     """
+
+    #: the settings a head passes through and a run records
+    SETTINGS: Tuple[str, ...] = ('num_stages', 'num_stages_eval', 'momentum',
+                                 'step_size', 'inv_temperature',
+                                 'backprop_em', 'normalize_bases',
+                                 'highway_mixing', 'learn_bases')
+
+    num_stages = EMSetting()
+    num_stages_eval = EMSetting()
+    momentum = EMSetting()
+    step_size = EMSetting()
+    inv_temperature = EMSetting()
+    backprop_em = EMSetting()
+    normalize_bases = EMSetting()
+    highway_mixing = EMSetting()
 
     def __init__(self,
                  channels: int,
@@ -70,22 +164,43 @@ class HEMModule(EMAModule):
                  num_stages: int,
                  momentum: float = 0.1,
                  step_size: float = 0.5,
-                 num_stages_eval: 'int | None' = None,
+                 num_stages_eval: Optional[int] = None,
                  inv_temperature: float = 1.0,
                  backprop_em: bool = True,
-                 normalize_bases: bool = True) -> None:
-        check_em_args(num_bases, num_stages, num_stages_eval, step_size,
-                      inv_temperature, momentum)
+                 normalize_bases: bool = True,
+                 highway_mixing: str = 'unit',
+                 learn_bases: bool = False) -> None:
+        # fail before EMAModule draws or asserts anything
+        for name, value in (('num_bases', num_bases),
+                            ('num_stages', num_stages),
+                            ('momentum', momentum),
+                            ('learn_bases', learn_bases)):
+            CHECKERS[name](name, value)
+        if learn_bases and backprop_em is False:
+            raise ValueError('learn_bases=True needs backprop_em=True: with '
+                             'the no-grad loop no gradient reaches mu(0)')
         super().__init__(channels, num_bases, num_stages, momentum)
-        self.step_size = float(step_size)
+        self.__dict__['learn_bases'] = learn_bases
+        self.step_size = step_size
         self.num_stages_eval = num_stages_eval
-        self.inv_temperature = float(inv_temperature)
+        self.inv_temperature = inv_temperature
         self.backprop_em = backprop_em
         self.normalize_bases = normalize_bases
-        #: analysis tools set this to keep the last forward's EM history
-        #: (``self.last_em``: feats, mu(0..T) with mu(0) a grad leaf, Z(1..T))
-        self.record_history = False
-        self.last_em = None
+        self.highway_mixing = highway_mixing
+        if learn_bases:
+            # same state-dict key: EMANet checkpoints still load strict
+            bases = self.bases
+            del self.bases
+            self.bases = nn.Parameter(bases)
+
+    @property
+    def learn_bases(self) -> bool:
+        """Whether mu(0) is a learned parameter (fixed at construction)."""
+        return self.__dict__['learn_bases']
+
+    def em_settings(self) -> Dict[str, Any]:
+        """Every setting, resolved (what a run records)."""
+        return {name: getattr(self, name) for name in self.SETTINGS}
 
     @property
     def current_num_stages(self) -> int:
@@ -94,22 +209,33 @@ class HEMModule(EMAModule):
             return self.num_stages
         return self.num_stages_eval
 
-    def run_em(self, feats: Tensor, return_history: bool = False):
-        """Run the unrolled EM from the stored bases, in float32.
+    def initial_bases(self) -> Tensor:
+        """mu(0) in float32, (1, C, K): the momentum buffer as stored (as
+        EMAHead uses it), or the learned parameter unit-normalised."""
+        bases = self.bases.float()
+        if self.learn_bases:
+            bases = F.normalize(bases, p=2, dim=1, eps=EPS)
+        return bases
+
+    def run_em(self,
+               feats: Tensor,
+               bases: Optional[Tensor] = None,
+               return_history: bool = False) -> EMResult:
+        """Run the unrolled EM in float32.
 
         Args:
-            feats (Tensor): (B, C, N), any float dtype.
+            feats (Tensor): X, (B, C, N), any float dtype.
+            bases (Tensor, optional): mu(0), (1|B, C, K); defaults to
+                :meth:`initial_bases`.
             return_history (bool): keep every mu(t) and Z(t).
 
         Returns:
             EMResult: float32 tensors, mu (B, C, K) and Z (B, N, K).
         """
-        bases = self.bases.float()
-        if self.record_history:
-            # a leaf, so that the gradient reaching mu(0) can be read
-            bases = bases.detach().clone().requires_grad_(
-                self.backprop_em and torch.is_grad_enabled())
-        # fp16 cannot hold eps=1e-12 and overflows exp: EM runs in float32
+        if bases is None:
+            bases = self.initial_bases()
+        # fp16 cannot hold eps=1e-12 and overflows exp; bf16 loses the
+        # softmax's precision: EM runs in float32 under any autocast
         with torch.autocast(device_type=feats.device.type, enabled=False):
             with torch.set_grad_enabled(self.backprop_em
                                         and torch.is_grad_enabled()):
@@ -120,7 +246,35 @@ class HEMModule(EMAModule):
                     step_size=self.step_size,
                     inv_temperature=self.inv_temperature,
                     normalize_bases=self.normalize_bases,
+                    mixing=self.highway_mixing,
                     return_history=return_history)
+
+    def em_forward(self,
+                   feats: Tensor,
+                   bases: Optional[Tensor] = None,
+                   return_history: bool = False
+                   ) -> Tuple[Tensor, EMResult]:
+        """The unit without the momentum update.
+
+        Args:
+            feats (Tensor): X, (B, C, H, W).
+            bases (Tensor, optional): mu(0), (1|B, C, K).
+            return_history (bool): keep every mu(t) and Z(t).
+
+        Returns:
+            tuple: the reconstruction (B, C, H, W) in ``feats``' dtype, and
+            the :class:`EMResult` (float32).
+        """
+        batch_size, channels, height, width = feats.shape
+        # (B, C, N)
+        flat = feats.reshape(batch_size, channels, height * width)
+        result = self.run_em(flat, bases, return_history)
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            # (B, C, K) @ (B, K, N) -> (B, C, N)
+            recon = reconstruct(result.bases, result.resp)
+        recon = recon.to(feats.dtype).view(batch_size, channels, height,
+                                           width)
+        return recon, result
 
     def forward(self, feats: Tensor) -> Tensor:
         """Reconstruct the features from the converged bases.
@@ -131,19 +285,8 @@ class HEMModule(EMAModule):
         Returns:
             Tensor: (B, C, H, W), same dtype as ``feats``.
         """
-        batch_size, channels, height, width = feats.shape
-        # (B, C, N)
-        flat = feats.reshape(batch_size, channels, height * width)
-        result = self.run_em(flat, return_history=self.record_history)
-        if self.record_history:
-            self.last_em = dict(feats=flat, result=result,
-                                shape=(height, width))
-        with torch.autocast(device_type=feats.device.type, enabled=False):
-            # (B, C, K) @ (B, K, N) -> (B, C, N)
-            recon = reconstruct(result.bases, result.resp)
-        recon = recon.to(feats.dtype).view(batch_size, channels, height,
-                                           width)
-        if self.training:
+        recon, result = self.em_forward(feats)
+        if self.training and not self.learn_bases:
             self.update_bases(result.bases)
         return recon
 
@@ -152,7 +295,11 @@ class HEMModule(EMAModule):
         """EMAHead's momentum update of mu(0), from the detached mu(T).
 
         ``mu(0) <- (1 - m) mu(0) + m * l2norm(rank-mean of batch-mean mu(T))``
-        (not re-normalised afterwards, exactly as EMAHead).
+        (not re-normalised afterwards, exactly as EMAHead). A base whose
+        update is not finite (a NaN or Inf pixel in the batch, an fp16
+        overflow) keeps its previous value, decided on the device (a
+        ``torch.where``, no host sync); EMAHead would store the NaN and
+        return NaN for every later input.
 
         Args:
             bases (Tensor): mu(T), (B, C, K).
@@ -161,5 +308,8 @@ class HEMModule(EMAModule):
         mean = bases.detach().mean(dim=0, keepdim=True)
         mean = reduce_mean(mean)
         mean = F.normalize(mean, dim=1, p=2, eps=EPS)
-        self.bases = ((1 - self.momentum) * self.bases +
-                      self.momentum * mean.to(self.bases.dtype))
+        new = ((1 - self.momentum) * self.bases +
+               self.momentum * mean.to(self.bases.dtype))
+        # (1, 1, K): keep whole bases, so each stays a mix of unit vectors
+        finite = torch.isfinite(new).all(dim=1, keepdim=True)
+        self.bases = torch.where(finite, new, self.bases)

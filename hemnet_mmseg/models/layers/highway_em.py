@@ -7,6 +7,13 @@ by a Newton-Raphson generalized-EM step ("N-step")::
 
     mu(t) = (1 - eta) * mu(t-1) + eta * M-step(X, Z(t))
 
+With unit-norm bases (EMANet's, and the default) the step mixes unit
+vectors, ``mu(t) = l2norm((1 - eta) mu(t-1) + eta l2norm(mu_hat(t)))``, so
+that eta is the step taken at any feature scale (``mixing='unit'``); the
+first build mixed the raw mean, ``l2norm((1 - eta) mu(t-1) + eta
+mu_hat(t))``, whose effective step grows with ``||mu_hat||``
+(``mixing='raw'``). See ``docs/method.md``.
+
 EMANet (Li et al., ICCV 2019, https://arxiv.org/abs/1907.13426) is the
 special case ``eta = 1`` with the loop run without gradient.
 
@@ -28,6 +35,10 @@ from torch import Tensor
 
 #: eps of every normalisation, as ``F.normalize``'s default (EMAHead's).
 EPS = 1e-12
+
+#: how the N-step mixes with unit-norm bases: unit vectors (the default) or
+#: the raw M-step mean (the first build)
+MIXINGS = ('unit', 'raw')
 
 
 def e_step(feats: Tensor,
@@ -83,24 +94,41 @@ def m_step(feats: Tensor, resp: Tensor) -> Tensor:
 def highway_step(bases: Tensor,
                  bases_hat: Tensor,
                  step_size: float = 0.5,
-                 normalize: bool = True) -> Tensor:
+                 normalize: bool = True,
+                 mixing: str = 'unit') -> Tensor:
     """N-step: a Newton-Raphson step of size eta towards the M-step.
 
-    ``mu(t) = (1 - eta) * mu(t-1) + eta * mu_hat(t)``, then optionally
-    L2-normalised over C. ``eta = 1`` is plain EM.
+    * ``normalize=False``: ``mu(t) = (1 - eta) mu(t-1) + eta mu_hat(t)``,
+      the Gaussian Newton step (both terms in feature units).
+    * ``normalize=True, mixing='unit'``:
+      ``mu(t) = l2norm((1 - eta) mu(t-1) + eta l2norm(mu_hat(t)))``: each
+      ``mu_k`` moves along the great circle towards the constrained
+      M-step's maximiser ``l2norm(mu_hat_k)``, keeping a share ``1 - eta``
+      whatever ``||mu_hat||`` is.
+    * ``normalize=True, mixing='raw'``:
+      ``mu(t) = l2norm((1 - eta) mu(t-1) + eta mu_hat(t))``: the share kept
+      is ``(1 - eta) / ((1 - eta) + eta ||mu_hat_k||)``.
+
+    ``eta = 1`` is plain EM, normalised once (EMANet's step exactly).
 
     Args:
         bases (Tensor): mu(t-1), (B|1, C, K).
         bases_hat (Tensor): mu_hat(t), (B, C, K).
         step_size (float): eta in (0, 1]. Defaults to 0.5.
         normalize (bool): L2-normalise every column. Defaults to True.
+        mixing (str): ``'unit'`` or ``'raw'`` (see above); used only with
+            ``normalize``. Defaults to ``'unit'``.
 
     Returns:
         Tensor: mu(t), (B, C, K).
     """
+    if mixing not in MIXINGS:
+        raise ValueError(f'mixing must be one of {MIXINGS}, got {mixing!r}')
     if step_size == 1.0:
         new = bases_hat
     else:
+        if normalize and mixing == 'unit':
+            bases_hat = F.normalize(bases_hat, p=2, dim=1, eps=EPS)
         # the highway: a scaled skip connection along the unrolled depth
         new = (1.0 - step_size) * bases + step_size * bases_hat
     if normalize:
@@ -142,6 +170,7 @@ def unrolled_em(feats: Tensor,
                 step_size: float = 0.5,
                 inv_temperature: float = 1.0,
                 normalize_bases: bool = True,
+                mixing: str = 'unit',
                 return_history: bool = False) -> EMResult:
     """Run T iterations of highway EM (E-step, then N-step).
 
@@ -158,6 +187,8 @@ def unrolled_em(feats: Tensor,
         normalize_bases (bool): L2-normalise mu after each step; when off,
             the E-step keeps the Gaussian ``-beta ||mu_k||^2 / 2`` term.
             Defaults to True.
+        mixing (str): N-step mixing with normalised bases, ``'unit'`` or
+            ``'raw'`` (see :func:`highway_step`). Defaults to ``'unit'``.
         return_history (bool): also return every mu(t) and Z(t).
 
     Returns:
@@ -172,7 +203,7 @@ def unrolled_em(feats: Tensor,
         resp = e_step(feats, bases, inv_temperature,
                       gaussian_bias=not normalize_bases)
         bases = highway_step(bases, m_step(feats, resp), step_size,
-                             normalize_bases)
+                             normalize_bases, mixing)
         if return_history:
             bases_hist.append(bases)
             resp_hist.append(resp)

@@ -124,7 +124,7 @@ def test_same_seed_same_segmentor_init_as_emanet_twin(repo):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from hemnet_mmseg.cli.common import replace_syncbn
+    from hemnet_mmseg.utils import replace_syncbn
     init_default_scope('mmseg')
     models = []
     for algo in ('emanet', 'hemnet'):
@@ -194,24 +194,34 @@ def test_num_stages_eval_used_only_in_eval(step_size):
     assert a.ema_module.current_num_stages == 2
 
 
-def test_em_runs_in_float32_under_autocast():
-    head = HEMHead(**head_cfg())
-    head.eval()
-    captured = {}
-    head.ema_module.register_forward_hook(
-        lambda m, a, r: captured.update(out=r))
-    orig = head.ema_module.run_em
+def test_em_runs_in_float32_under_autocast(monkeypatch):
+    """Under bf16 autocast the unit's input is bf16; unrolled_em gets and
+    returns float32, and the output is close to the float32 head's."""
+    import hemnet_mmseg.models.layers.hem_module as hem_module
+    seen = {}
+    real = hem_module.unrolled_em
 
-    def spy(feats, **kw):
-        res = orig(feats, **kw)
-        captured['em_dtype'] = res.bases.dtype
+    def spy(feats, bases, *args, **kwargs):
+        res = real(feats, bases, *args, **kwargs)
+        seen.update(feats=feats.dtype, bases=bases.dtype,
+                    out=(res.bases.dtype, res.resp.dtype))
         return res
 
-    head.ema_module.run_em = spy
-    with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
-        out = head(inputs())
-    assert captured['em_dtype'] == torch.float32
+    monkeypatch.setattr(hem_module, 'unrolled_em', spy)
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg()).eval()
+    unit_input = {}
+    head.ema_module.register_forward_pre_hook(
+        lambda m, a: unit_input.update(dtype=a[0].dtype))
+    with torch.no_grad():
+        ref = head(inputs())
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = head(inputs())
+    assert unit_input['dtype'] == torch.bfloat16
+    assert seen == dict(feats=torch.float32, bases=torch.float32,
+                        out=(torch.float32, torch.float32))
     assert torch.isfinite(out.float()).all()
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
 
 
 @pytest.mark.parametrize('kwargs,name', [
@@ -244,9 +254,136 @@ def test_cuda_forward_backward_amp():
                if p.grad is not None)
 
 
-def test_deepcopy_and_state_dict_roundtrip():
-    head = HEMHead(**head_cfg())
+def test_deepcopy_and_state_dict_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg(step_size=0.3, highway_mixing='raw'))
+    head.train()
+    head(inputs())  # move the bases buffer off its init
     clone = copy.deepcopy(head)
+    assert clone.step_size == 0.3 and clone.highway_mixing == 'raw'
     for (k, a), (_, b) in zip(head.state_dict().items(),
                               clone.state_dict().items()):
         assert torch.equal(a, b), k
+    path = tmp_path / 'head.pth'
+    torch.save(head.state_dict(), str(path))
+    torch.manual_seed(1)  # different init, then load the saved state
+    fresh = HEMHead(**head_cfg(step_size=0.3, highway_mixing='raw'))
+    assert not torch.equal(fresh.ema_module.bases, head.ema_module.bases)
+    fresh.load_state_dict(torch.load(str(path), weights_only=True),
+                          strict=True)
+    head.eval()
+    fresh.eval()
+    with torch.no_grad():
+        assert torch.equal(fresh(inputs()), head(inputs()))
+
+
+def test_settings_live_on_the_unit_and_are_validated_when_set():
+    head = HEMHead(**head_cfg())
+    module = head.ema_module
+    for name in ('step_size', 'num_stages', 'num_stages_eval', 'momentum',
+                 'inv_temperature', 'backprop_em', 'normalize_bases',
+                 'highway_mixing', 'learn_bases'):
+        assert name not in head.__dict__, name  # stored once, on the unit
+    head.step_size = 0.8
+    head.num_stages = 5
+    head.highway_mixing = 'raw'
+    assert (module.step_size, module.num_stages,
+            module.highway_mixing) == (0.8, 5, 'raw')
+    assert module.current_num_stages == 5
+    with pytest.raises(ValueError, match='step_size'):
+        head.step_size = 2.0
+    with pytest.raises(ValueError, match='inv_temperature'):
+        module.inv_temperature = -1.0
+    with pytest.raises(ValueError, match='highway_mixing'):
+        head.highway_mixing = 'slerp'
+    with pytest.raises(AttributeError):
+        head.learn_bases = True  # structural: fixed at construction
+    assert module.step_size == 0.8  # a refused value changes nothing
+    assert module.em_settings() == dict(
+        num_stages=5, num_stages_eval=None, momentum=0.1, step_size=0.8,
+        inv_temperature=1.0, backprop_em=True, normalize_bases=True,
+        highway_mixing='raw', learn_bases=False)
+
+
+@pytest.mark.parametrize('kwargs,name', [
+    (dict(normalize_bases='no'), 'normalize_bases'),
+    (dict(backprop_em='no'), 'backprop_em'),
+    (dict(backprop_em=1), 'backprop_em'),
+    (dict(step_size=True), 'step_size'),
+    (dict(num_stages=3.0), 'num_stages'),
+    (dict(num_stages_eval=True), 'num_stages_eval'),
+    (dict(momentum=False), 'momentum'),
+    (dict(learn_bases='yes'), 'learn_bases'),
+    (dict(highway_mixing='Unit'), 'highway_mixing'),
+])
+def test_arguments_of_the_wrong_type_raise_value_error(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        HEMHead(**head_cfg(**kwargs))
+
+
+def test_learned_bases_get_gradient_and_no_momentum_update():
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg(learn_bases=True)).train()
+    bases = head.ema_module.bases
+    assert isinstance(bases, torch.nn.Parameter)
+    before = bases.detach().clone()
+    head(inputs()).square().mean().backward()
+    assert bases.grad is not None and bases.grad.abs().sum() > 0
+    assert torch.isfinite(bases.grad).all()
+    assert torch.equal(bases.detach(), before)  # only the optimizer moves it
+
+
+def test_learned_bases_need_the_gradient_through_the_loop():
+    with pytest.raises(ValueError, match='learn_bases'):
+        HEMHead(**head_cfg(learn_bases=True, backprop_em=False))
+    head = HEMHead(**head_cfg(learn_bases=True))
+    with pytest.raises(ValueError, match='learn_bases'):
+        head.backprop_em = False
+
+
+def test_learned_bases_checkpoints_load_both_ways():
+    """Same state-dict key: EMAHead -> learned HEMHead and learned HEMHead
+    -> EMAHead load strict; the buffer path is unchanged."""
+    torch.manual_seed(0)
+    ema = EMAHead(**head_cfg())
+    learned = HEMHead(**head_cfg(learn_bases=True))
+    learned.load_state_dict(ema.state_dict(), strict=True)
+    assert torch.equal(learned.ema_module.bases.detach(),
+                       ema.ema_module.bases)
+    with torch.no_grad():
+        learned.ema_module.bases.mul_(0.5)
+    ema.load_state_dict(learned.state_dict(), strict=True)
+    assert torch.equal(ema.ema_module.bases,
+                       learned.ema_module.bases.detach())
+    plain = HEMHead(**head_cfg())
+    assert 'bases' in dict(plain.ema_module.named_buffers())
+    assert 'bases' not in dict(plain.ema_module.named_parameters())
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_batch_keeps_the_previous_bases(bad):
+    """The EM unit after a batch with one non-finite pixel: HEMModule keeps
+    its bases and later inputs give finite output; mmseg's EMAModule stores
+    NaN and every later input gives NaN. (A head's BN running statistics
+    are poisoned by such a batch too; that is BN's, not the EM's.)"""
+    from mmseg.models.decode_heads.ema_head import EMAModule
+
+    from hemnet_mmseg.models import HEMModule
+    torch.manual_seed(0)
+    hem = HEMModule(24, 8, 3).train()
+    ema = EMAModule(24, 8, 3, 0.1).train()
+    ema.bases.copy_(hem.bases)
+    before = hem.bases.clone()
+    x = torch.randn(2, 24, 5, 6)
+    x[0, :, 3, 4] = bad
+    hem(x)
+    ema(x)
+    assert torch.equal(hem.bases, before)
+    assert not torch.isfinite(ema.bases).all()
+    clean = torch.randn(2, 24, 5, 6)
+    with torch.no_grad():
+        assert torch.isfinite(hem.eval()(clean)).all()
+        assert not torch.isfinite(ema.eval()(clean)).all()
+    hem.train()(clean)  # a finite batch still updates
+    assert not torch.equal(hem.bases, before)
+    assert torch.isfinite(hem.bases).all()

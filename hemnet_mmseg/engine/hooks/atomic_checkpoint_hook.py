@@ -1,0 +1,119 @@
+"""AtomicCheckpointHook: a kill during a checkpoint save loses nothing.
+
+MMEngine's ``CheckpointHook`` deletes the oldest kept checkpoint *before*
+writing the new one, writes the new one in place, and then rewrites
+``last_checkpoint``. With ``max_keep_ckpts=1`` a kill inside the save left a
+truncated new file, no old one, and a ``last_checkpoint`` naming a deleted
+file. This subclass (same arguments) writes each checkpoint to a temporary
+file and renames it into place, rewrites ``last_checkpoint`` the same way
+only once the file is complete, and deletes old checkpoints only after
+that. The best-checkpoint save is made atomic the same way, its old file
+removed after the new one is in place. Remote file backends keep MMEngine's
+behaviour.
+"""
+import os
+import os.path as osp
+
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend
+from mmengine.hooks import CheckpointHook
+from mmseg.registry import HOOKS
+
+from ...utils.checkpoint_files import atomic_write_text
+
+
+class _AtomicSaveRunner:
+    """The runner, with ``save_checkpoint`` writing a temporary file that
+    is renamed into place once complete."""
+
+    def __init__(self, runner) -> None:
+        self._runner = runner
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        tmp_name = f'.{filename}.tmp-{os.getpid()}'
+        self._runner.save_checkpoint(out_dir, tmp_name, *args, **kwargs)
+        if is_main_process():
+            tmp = osp.join(out_dir, tmp_name)
+            with open(tmp, 'rb') as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, osp.join(out_dir, filename))
+
+
+class _DeferredRemoval:
+    """A file backend whose ``remove``/``rmtree`` wait for :meth:`flush`."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.pending = []
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def remove(self, path) -> None:
+        self.pending.append(('remove', path))
+
+    def rmtree(self, path) -> None:
+        self.pending.append(('rmtree', path))
+
+    def flush(self) -> None:
+        for op, path in self.pending:
+            getattr(self._backend, op)(path)
+        self.pending = []
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """``CheckpointHook`` whose saves are atomic (see the module doc)."""
+
+    def _atomic(self) -> bool:
+        return isinstance(self.file_backend, LocalBackend)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._atomic():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        stale = None
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                stale = self.keep_ckpt_ids.popleft()
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        _AtomicSaveRunner(runner).save_checkpoint(
+            self.out_dir,
+            filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            return
+        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
+                          self.last_ckpt)
+        if stale is not None:
+            path = self.file_backend.join_path(
+                self.out_dir, self.filename_tmpl.format(stale))
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        if not self._atomic():
+            return super()._save_best_checkpoint(runner, metrics)
+        backend = self.file_backend
+        self.file_backend = deferred = _DeferredRemoval(backend)
+        try:
+            super()._save_best_checkpoint(_AtomicSaveRunner(runner), metrics)
+        finally:
+            self.file_backend = backend
+        deferred.flush()
