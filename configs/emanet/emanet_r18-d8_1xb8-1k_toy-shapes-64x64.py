@@ -1,6 +1,8 @@
-# EMANet twin of the toy HEMNet config: the same recipe with mmseg's EMAHead.
-# From scratch (no pretrained download), ResNet-18-D8, 64x64 images, 2 CPU
-# cores: see README "Quick start" for time and mIoU.
+# EMANet twin of the toy HEMNet config: the same recipe with EMANet's head
+# (Float32EMAHead: mmseg's EMAHead with its EM in float32 under autocast, as
+# HEMHead's; identical to EMAHead in float32). From scratch (no pretrained
+# download), ResNet-18-D8, 64x64 images, 2 CPU cores: see README "Quick
+# start" for time and mIoU.
 _base_ = [
     'mmseg::_base_/models/emanet_r50-d8.py', '../_base_/datasets/toy_shapes.py',
     '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
@@ -11,6 +13,7 @@ model = dict(
     data_preprocessor=dict(size=(64, 64)),
     backbone=dict(depth=18),
     decode_head=dict(
+        type='Float32EMAHead',
         in_channels=512,
         channels=64,
         ema_channels=128,

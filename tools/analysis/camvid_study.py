@@ -1,0 +1,266 @@
+"""Run a pre-registered CamVid study from its plan file, one run at a time.
+
+The plan (JSON, committed before any result is seen) lists each run's name,
+config, seed and extra ``--cfg-options``. For every run not yet done, in
+order, this script:
+
+1. trains it with ``hemnet_mmseg.cli.train`` into
+   ``work_dirs/<study>/<name>`` (an interrupted run resumes from its newest
+   intact checkpoint);
+2. re-evaluates the final checkpoint on val with 2T EM iterations
+   (``eval/T<2T>/``);
+3. measures the regime the head trained in on that checkpoint
+   (``tools/analysis/highway_regime.py``: share kept, angular fraction,
+   gradient ratios; an EMANet checkpoint is measured as a HEMHead with
+   eta 1, every row counterfactual);
+4. copies the logs, the scalar log, the metrics and ``run.json`` (the run
+   record of the training, plus name, options, commit and wall time) into
+   ``<runs_dir>/<name>/``, marks the run done in the plan and, with
+   ``--commit``, commits exactly those files, so that an interrupted study
+   loses at most the run in progress.
+
+Usage::
+
+    python tools/analysis/camvid_study.py run docs/results/camvid2/plan.json \
+        --commit
+    python tools/analysis/camvid_study.py status docs/results/camvid2/plan.json
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+from typing import List, Optional
+
+REPO = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
+
+
+def sh(cmd: List[str], log: Optional[str] = None, check: bool = True) -> str:
+    """Run a command in the repository; tee its output into ``log``."""
+    out = open(log, 'a') if log else subprocess.PIPE
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=out,
+                              stderr=subprocess.STDOUT, text=True)
+    finally:
+        if log:
+            out.close()
+    if check and proc.returncode != 0:
+        raise SystemExit(f'camvid_study: {" ".join(cmd[:4])} ... exited '
+                         f'{proc.returncode}' + (f'; see {log}' if log else
+                                                 f':\n{proc.stdout}'))
+    return proc.stdout if not log else ''
+
+
+def load_plan(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def save_plan(path: str, plan: dict) -> None:
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(plan, f, indent=1)
+        f.write('\n')
+    os.replace(tmp, path)
+
+
+def data_options(root: str) -> List[str]:
+    return [f'{loader}.dataset.data_root={root}' for loader in
+            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+
+
+def session_dirs(work: str) -> List[str]:
+    """The timestamped log folders of a work dir, oldest first."""
+    return sorted(d for d in glob.glob(osp.join(work, '2*'))
+                  if osp.isdir(d))
+
+
+def merged_scalars(work: str) -> str:
+    """scalars.json of every session of a (possibly resumed) run, the
+    latest record per (step, kind) kept, in step order."""
+    records = {}
+    for d in session_dirs(work):
+        path = osp.join(d, 'vis_data', 'scalars.json')
+        if not osp.isfile(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                records[(rec['step'], 'mIoU' in rec)] = line.rstrip('\n')
+    return '\n'.join(records[k] for k in sorted(records)) + '\n'
+
+
+def git_commit() -> str:
+    commit = sh(['git', 'rev-parse', '--short', 'HEAD'], check=False).strip()
+    dirty = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--',
+                            'hemnet_mmseg', 'configs'], cwd=REPO).returncode
+    return (commit or 'unknown') + ('+dirty' if dirty else '')
+
+
+def train(entry: dict, work: str, opts: List[str], log: str) -> str:
+    cmd = [sys.executable, '-m', 'hemnet_mmseg.cli.train', entry['config'],
+           '--work-dir', work]
+    if glob.glob(osp.join(work, 'iter_*.pth')):
+        cmd.append('--resume')
+    sh(cmd + ['--cfg-options'] + opts, log)
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def evaluate_2t(entry: dict, head: dict, ckpt: str, work: str,
+                opts: List[str], out: str, log: str) -> None:
+    t2 = 2 * head['num_stages']
+    key = 'num_stages' if head['type'] in EMANET_HEADS else \
+        'num_stages_eval'
+    eval_work = osp.join(work, 'eval', f'T{t2}')
+    sh([sys.executable, '-m', 'hemnet_mmseg.cli.test', entry['config'],
+        ckpt, '--work-dir', eval_work, '--cfg-options'] + opts +
+       [f'model.decode_head.{key}={t2}'], log)
+    last = session_dirs(eval_work)[-1]
+    dst = osp.join(out, 'eval', f'T{t2}')
+    os.makedirs(dst, exist_ok=True)
+    shutil.copy(glob.glob(osp.join(last, '*.log'))[0],
+                osp.join(dst, 'test.log'))
+    shutil.copy(osp.join(last, 'test_metrics.json'), dst)
+    with open(osp.join(dst, 'eval.json'), 'w') as f:
+        json.dump(dict(num_stages_eval=t2), f)
+
+
+def measure_regime(entry: dict, head: dict, ckpt: str, work: str,
+                   opts: List[str], out: str, regime: dict,
+                   log: str) -> None:
+    extra = []
+    if head['type'] in EMANET_HEADS:
+        extra = ['model.decode_head.type=HEMHead',
+                 'model.decode_head.step_size=1.0']
+    path = osp.join(out, 'regime.json')
+    sh([sys.executable, 'tools/analysis/highway_regime.py', entry['config'],
+        ckpt, '--out', path, '--plot', osp.join(work, 'regime.png'),
+        '--max-stages', str(regime.get('max_stages', 10)),
+        '--num-images', str(regime.get('num_images', 2)), '--etas'] +
+       [str(e) for e in regime.get('etas', [1.0, 0.8, 0.5, 0.2])] +
+       ['--cfg-options'] + opts + extra, log)
+    if extra:
+        with open(path) as f:
+            data = json.load(f)
+        data['meta']['emanet_checkpoint'] = (
+            f'{head["type"]} checkpoint measured as a HEMHead: it trained '
+            'without gradient through its EM; every row is counterfactual')
+        for row in data['rows']:
+            row['counterfactual'] = True
+        with open(path, 'w') as f:
+            json.dump(data, f, indent=1)
+
+
+def run_one(plan: dict, entry: dict, commit: str) -> dict:
+    study = osp.basename(osp.normpath(plan['runs_dir']))
+    work = osp.join(REPO, 'work_dirs', study, entry['name'])
+    out = osp.join(REPO, plan['runs_dir'], entry['name'])
+    os.makedirs(work, exist_ok=True)
+    log = osp.join(work, 'study_driver.log')
+    opts = [f'randomness.seed={entry["seed"]}'] + data_options(
+        plan['data_root']) + list(entry.get('cfg_options', []))
+    start = time.time()
+    ckpt = train(entry, work, opts, log)
+    train_s = time.time() - start
+    record_path = osp.join(session_dirs(work)[-1], 'run.json')
+    with open(record_path) as f:
+        record = json.load(f)
+    head = record['decode_head']
+    if osp.isdir(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    with open(osp.join(out, 'train.log'), 'w') as f:
+        for d in session_dirs(work):
+            for path in glob.glob(osp.join(d, '*.log')):
+                with open(path) as src:
+                    f.write(src.read())
+    with open(osp.join(out, 'scalars.json'), 'w') as f:
+        f.write(merged_scalars(work))
+    evaluate_2t(entry, head, ckpt, work, opts, out, log)
+    measure_regime(entry, head, ckpt, work, opts, out,
+                   plan.get('regime', {}), log)
+    record.update(
+        name=entry['name'], config=entry['config'], seed=entry['seed'],
+        cfg_options=' '.join(entry.get('cfg_options', [])), commit=commit,
+        wall_s=round(time.time() - start), train_s=round(train_s),
+        device=f'{os.cpu_count()}-core CPU ({os.uname().machine})')
+    with open(osp.join(out, 'run.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    with open(osp.join(out, 'scalars.json')) as f:
+        mious = [json.loads(line)['mIoU'] for line in f if 'mIoU' in line]
+    return dict(miou=mious[-1], wall_min=round(record['wall_s'] / 60, 1))
+
+
+def git_commit_paths(paths: List[str], message: str) -> None:
+    """Commit exactly ``paths`` (other staged work stays staged)."""
+    for attempt in range(20):
+        sh(['git', 'add', '--'] + paths, check=False)
+        proc = subprocess.run(['git', 'commit', '-q', '-m', message, '--'] +
+                              paths, cwd=REPO, capture_output=True,
+                              text=True)
+        if proc.returncode == 0:
+            return
+        time.sleep(15)  # another git command holds the index lock
+    print(f'camvid_study: could not commit {paths}: {proc.stderr}',
+          file=sys.stderr)
+
+
+def cmd_run(args) -> None:
+    plan = load_plan(args.plan)
+    for entry in plan['runs']:
+        if entry.get('status') == 'done' or (args.only and
+                                             entry['name'] not in args.only):
+            continue
+        print(f'== {entry["name"]}: training {entry["config"]} seed '
+              f'{entry["seed"]} {" ".join(entry.get("cfg_options", []))}',
+              flush=True)
+        result = run_one(plan, entry, git_commit())
+        plan = load_plan(args.plan)  # the file may have been edited since
+        for e in plan['runs']:
+            if e['name'] == entry['name']:
+                e.update(status='done', **result)
+        save_plan(args.plan, plan)
+        print(f'== {entry["name"]} done: val mIoU {result["miou"]:.2f} in '
+              f'{result["wall_min"]} min', flush=True)
+        if args.commit:
+            git_commit_paths(
+                [osp.join(plan['runs_dir'], entry['name']), args.plan],
+                f'{plan["title"]}: {entry["name"]} (val mIoU '
+                f'{result["miou"]:.2f}, {result["wall_min"]} min on the '
+                'CPU)')
+
+
+def cmd_status(args) -> None:
+    plan = load_plan(args.plan)
+    done = [e for e in plan['runs'] if e.get('status') == 'done']
+    print(f'{plan["title"]}: {len(done)} of {len(plan["runs"])} runs done')
+    for e in plan['runs']:
+        mark = f'done, {e["miou"]:.2f} mIoU, {e["wall_min"]} min' \
+            if e.get('status') == 'done' else e.get('status', 'planned')
+        print(f'  {e["name"]:<28} {mark}')
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='command', required=True)
+    run = sub.add_parser('run', help='run every run not done yet')
+    run.add_argument('plan')
+    run.add_argument('--only', nargs='+', help='these run names only')
+    run.add_argument('--commit', action='store_true',
+                     help='commit each finished run and the plan')
+    status = sub.add_parser('status', help='which runs are done')
+    status.add_argument('plan')
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.plan):
+        parser.error(f'plan file not found: {args.plan}')
+    {'run': cmd_run, 'status': cmd_status}[args.command](args)
+
+
+if __name__ == '__main__':
+    main()
