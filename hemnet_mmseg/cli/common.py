@@ -17,16 +17,31 @@ import torch
 from mmengine.config import Config, DictAction
 
 import hemnet_mmseg  # noqa: F401  (before any config is parsed)
+from hemnet_mmseg.datasets import BadSampleError
 from hemnet_mmseg.utils import (  # noqa: F401  (re-exported for the tools)
     UserError, check_checkpoint_file, load_config, replace_syncbn)
 
 
+def one_line(err: Exception) -> str:
+    """The message of an error, on one line. An error raised in a
+    DataLoader worker arrives wrapped with the worker's traceback; its last
+    line is the original ``<module>.<Class>: message``."""
+    text = str(err).strip()
+    if '\n' not in text:
+        return text
+    last = text.splitlines()[-1]
+    name = f'{type(err).__name__}: '
+    return last.split(name, 1)[1] if name in last else last
+
+
 def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
-    """Run ``main_fn(argv)``; turn :class:`UserError` into a one-line error."""
+    """Run ``main_fn(argv)``; turn bad input (:class:`UserError`, a
+    :class:`~hemnet_mmseg.datasets.BadSampleError` from the data) into one
+    line on stderr and exit status 2."""
     try:
         main_fn(argv)
-    except UserError as err:
-        print(f'{prog}: error: {err}', file=sys.stderr)
+    except (UserError, BadSampleError) as err:
+        print(f'{prog}: error: {one_line(err)}', file=sys.stderr)
         sys.exit(2)
 
 

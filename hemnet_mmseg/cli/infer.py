@@ -1,13 +1,27 @@
 """Segment one image and write the coloured overlay PNG (mmseg's
-``init_model``, ``inference_model`` and ``SegLocalVisualizer``)."""
+``init_model``, ``inference_model`` and ``SegLocalVisualizer``).
+
+Bad input is refused before any inference: a missing, empty or unreadable
+image, an output file type cv2 cannot write, a checkpoint of another model
+(unless ``--allow-mismatched-keys``), and an image larger than
+``--max-pixels`` after the config's test-time resize (memory grows with
+the pixel count: an 8000x8000 image took over 8 GB with the toy config).
+"""
 import argparse
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
+import cv2
 import mmcv
+import torch
 
-from .common import UserError, check_checkpoint_file, run_main
+from hemnet_mmseg.utils import check_state_dict_keys
+
+from .common import UserError, check_checkpoint_file, load_config, run_main
+
+#: default --max-pixels: 4096 x 4096 after the test-time resize
+MAX_PIXELS = 4096 * 4096
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -25,23 +39,80 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help='opacity of the painted segmentation, in (0, 1]')
     parser.add_argument(
         '--with-labels', action='store_true', help='write class names')
+    parser.add_argument(
+        '--max-pixels',
+        type=int,
+        default=MAX_PIXELS,
+        help='refuse images with more pixels than this after the '
+        f'test-time resize (default {MAX_PIXELS}: 4096 x 4096)')
+    parser.add_argument(
+        '--allow-mismatched-keys',
+        action='store_true',
+        help='run a checkpoint whose keys do not match the model')
     return parser.parse_args(argv)
+
+
+def test_time_size(cfg, height: int, width: int) -> Tuple[int, int]:
+    """(H, W) the model sees after the config's test pipeline resizes."""
+    for step in cfg.get('test_pipeline', []):
+        if step.get('type') != 'Resize':
+            continue
+        if step.get('scale') is not None:
+            if step.get('keep_ratio', False):
+                w, h = mmcv.rescale_size((width, height), tuple(
+                    step['scale']))
+                return h, w
+            w, h = step['scale']
+            return h, w
+        factor = step.get('scale_factor')
+        if factor is not None:
+            fw, fh = (factor, factor) if isinstance(
+                factor, (int, float)) else factor
+            return int(height * fh + 0.5), int(width * fw + 0.5)
+    return height, width
+
+
+def read_image(path: str):
+    """The image as BGR uint8; a :class:`UserError` naming the file."""
+    if not osp.isfile(path):
+        raise UserError(f'image not found: {path}')
+    if osp.getsize(path) == 0:
+        raise UserError(f'image is empty (0 bytes): {path}')
+    try:
+        img = mmcv.imread(path)
+    except Exception as err:  # cv2/PIL errors on a damaged file
+        raise UserError(f'not a readable image: {path} ({err})') from err
+    if img is None or img.size == 0:
+        raise UserError(f'not a readable image: {path}')
+    return img
 
 
 def main(argv: Optional[list] = None) -> str:
     from mmseg.apis import inference_model, init_model, show_result_pyplot
     args = parse_args(argv)
-    if not osp.isfile(args.img):
-        raise UserError(f'image not found: {args.img}')
-    if not osp.isfile(args.config):
-        raise UserError(f'config file not found: {args.config}')
     if not 0 < args.opacity <= 1:
         raise UserError(f'--opacity must be in (0, 1], got {args.opacity}')
+    if args.max_pixels < 1:
+        raise UserError(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    if not cv2.haveImageWriter(args.out):
+        raise UserError(f'--out {args.out}: cv2 cannot write this file '
+                        'type; use .png (or .jpg)')
+    cfg = load_config(args.config)
     check_checkpoint_file(args.checkpoint)
-    img = mmcv.imread(args.img)
-    if img is None:
-        raise UserError(f'not a readable image: {args.img}')
-    model = init_model(args.config, args.checkpoint, device=args.device)
+    img = read_image(args.img)
+    h, w = test_time_size(cfg, *img.shape[:2])
+    if h * w > args.max_pixels:
+        raise UserError(
+            f'image {args.img} is {img.shape[1]}x{img.shape[0]}, '
+            f'{w}x{h} = {h * w} pixels after the test-time resize, over '
+            f'--max-pixels {args.max_pixels}; memory grows with the pixel '
+            'count: raise --max-pixels to run it anyway')
+    model = init_model(cfg, args.checkpoint, device=args.device)
+    if not args.allow_mismatched_keys:
+        ckpt = torch.load(args.checkpoint, map_location='cpu',
+                          weights_only=True)
+        check_state_dict_keys(model, ckpt.get('state_dict', ckpt),
+                              args.checkpoint)
     result = inference_model(model, img)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     show_result_pyplot(

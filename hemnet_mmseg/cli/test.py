@@ -6,9 +6,9 @@ import os.path as osp
 from typing import Optional
 
 from .common import (UserError, add_cfg_options, add_launcher_args,
-                     build_runner, check_checkpoint_file, check_data_roots,
-                     load_config, parse_with_local_rank, run_main,
-                     set_work_dir, setup_launcher)
+                     add_plugin_hooks, build_runner, check_checkpoint_file,
+                     check_data_roots, load_config, parse_with_local_rank,
+                     run_main, set_work_dir, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -31,6 +31,11 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     add_launcher_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--allow-mismatched-keys',
+        action='store_true',
+        help='evaluate a checkpoint whose keys do not match the model '
+        '(refused by default: it would be a mostly random model)')
     return parse_with_local_rank(parser, argv)
 
 
@@ -57,6 +62,9 @@ def build_test_config(args: argparse.Namespace):
     check_data_roots(cfg, ('test_dataloader', ))
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
+    add_plugin_hooks(cfg)
+    if not args.allow_mismatched_keys:
+        cfg.custom_hooks.append(dict(type='CheckpointKeysHook'))
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

@@ -1,4 +1,5 @@
 """Reading configs for the tools: clear errors, and CPU-friendly norms."""
+import ast
 import os.path as osp
 from typing import Optional
 
@@ -19,12 +20,51 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
-        where = err.filename or path
-        raise UserError(f'config {where} line {err.lineno}: syntax error: '
-                        f'{err.msg}') from err
+        # MMEngine parses without a file name: find the file that is broken
+        found = find_syntax_error(path) or err
+        where = found.filename if found is not err else path
+        raise UserError(f'config {where} line {found.lineno}: syntax error: '
+                        f'{found.msg}') from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
+
+
+def _local_bases(tree: ast.Module, path: str) -> list:
+    """Paths of a config's ``_base_`` files on disk (``pkg::`` skipped)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_'
+                for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            bases = [bases] if isinstance(bases, str) else list(bases)
+            return [osp.normpath(osp.join(osp.dirname(path), b))
+                    for b in bases if isinstance(b, str) and '::' not in b]
+    return []
+
+
+def find_syntax_error(path: str, seen: Optional[set] = None
+                      ) -> Optional[SyntaxError]:
+    """The first syntax error in a config or its ``_base_`` files, with the
+    file name set, or None."""
+    seen = set() if seen is None else seen
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as err:
+        return err
+    for base in _local_bases(tree, path):
+        err = find_syntax_error(base, seen)
+        if err is not None:
+            return err
+    return None
 
 
 def replace_syncbn(cfg):

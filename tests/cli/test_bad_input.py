@@ -53,11 +53,12 @@ def test_corrupt_file_is_named(cli, toy_config, toy_opts, tiny_toy_root,
     ckpt = tmp_path / 'ckpt.pth'
     torch.save({'state_dict': {}}, ckpt)
     proc = cli(['tools/test.py', toy_config, str(ckpt), '--work-dir',
-                str(tmp_path / 'w'), '--cfg-options'] + toy_opts(root),
-               check=False)
-    assert proc.returncode != 0
+                str(tmp_path / 'w'), '--allow-mismatched-keys',
+                '--cfg-options'] + toy_opts(root), check=False)
+    assert proc.returncode == 2
     assert bad in proc.stderr, proc.stderr[-2000:]
     assert 'cannot read' in proc.stderr
+    _one_error_line(proc, 'test')
 
 
 @pytest.mark.parametrize('tool', ['test', 'train', 'infer'])
@@ -98,3 +99,143 @@ def test_missing_config_is_one_line_error(cli, tmp_path):
     assert proc.returncode == 2
     assert 'config file not found' in proc.stderr
     assert osp.basename('nope.py') in proc.stderr
+
+
+def _one_error_line(proc, tool):
+    """The error is the last line of stderr, one line, no traceback (the
+    model's build warnings may come before it)."""
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f'{tool}: error: '), proc.stderr[-3000:]
+    return line
+
+
+def _toy_copy(tiny_toy_root, tmp_path):
+    root = tmp_path / 'toy'
+    shutil.copytree(tiny_toy_root, root)
+    return root
+
+
+@pytest.mark.parametrize('tool', ['test', 'train'])
+def test_label_value_outside_the_classes_is_one_line(
+        cli, toy_config, toy_opts, tiny_toy_root, toy_trained, tmp_path,
+        tool):
+    """Before: IndexError in training, a silently changed metric in test."""
+    import cv2
+    root = _toy_copy(tiny_toy_root, tmp_path)
+    split = 'val' if tool == 'test' else 'train'
+    bad = sorted(glob.glob(str(root / 'ann_dir' / split / '*.png')))[0]
+    label = cv2.imread(bad, cv2.IMREAD_UNCHANGED)
+    label[10, 10] = 7  # the toy data set has 5 classes
+    cv2.imwrite(bad, label)
+    opts = toy_opts(root, max_iters=8, interval=100, batch=16)
+    if tool == 'test':
+        args = ['tools/test.py', toy_config,
+                osp.join(toy_trained[0], 'iter_4.pth')]
+    else:
+        args = ['tools/train.py', toy_config]
+    proc = cli(args + ['--work-dir', str(tmp_path / 'w'), '--cfg-options'] +
+               opts, check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = _one_error_line(proc, tool)
+    assert bad in line and 'value 7' in line and 'outside [0, 5)' in line
+
+
+def test_label_of_another_size_names_both_files(cli, toy_config, toy_opts,
+                                                tiny_toy_root, toy_trained,
+                                                tmp_path):
+    import cv2
+    root = _toy_copy(tiny_toy_root, tmp_path)
+    bad = sorted(glob.glob(str(root / 'ann_dir' / 'val' / '*.png')))[0]
+    cv2.imwrite(bad, cv2.imread(bad, cv2.IMREAD_UNCHANGED)[:40, :50])
+    proc = cli(['tools/test.py', toy_config,
+                osp.join(toy_trained[0], 'iter_4.pth'), '--work-dir',
+                str(tmp_path / 'w'), '--cfg-options'] + toy_opts(root),
+               check=False)
+    assert proc.returncode == 2
+    line = _one_error_line(proc, 'test')
+    img = bad.replace('ann_dir', 'img_dir')
+    assert bad in line and img in line and '(40, 50)' in line
+
+
+def test_checkpoint_of_another_model_is_refused(cli, repo, toy_trained,
+                                                tiny_toy_root, toy_opts,
+                                                tmp_path):
+    """The HEMNet toy checkpoint with the per-pixel baseline config was
+    evaluated with exit 0 before; now refused unless asked for. An EMANet
+    config takes the HEMNet checkpoint (same keys)."""
+    ckpt = osp.join(toy_trained[0], 'iter_4.pth')
+    pointwise = osp.join(repo, 'configs', 'baselines',
+                         'pointwise_1xb8-1k_toy-shapes-64x64.py')
+    opts = ['--cfg-options'] + toy_opts(tiny_toy_root)
+    proc = cli(['tools/test.py', pointwise, ckpt, '--work-dir',
+                str(tmp_path / 'a')] + opts, check=False)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert 'does not match the model' in line and ckpt in line
+    assert 'missing' in line and 'unexpected' in line
+    assert '--allow-mismatched-keys' in line
+    cli(['tools/test.py', pointwise, ckpt, '--work-dir', str(tmp_path / 'b'),
+         '--allow-mismatched-keys'] + opts)
+    emanet = osp.join(repo, 'configs', 'emanet',
+                      'emanet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+    cli(['tools/test.py', emanet, ckpt, '--work-dir', str(tmp_path / 'c')] +
+        opts)
+    img = sorted(glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val',
+                                    '*.png')))[0]
+    proc = cli(['tools/infer.py', img, pointwise, ckpt, '--out',
+                str(tmp_path / 'o.png')], check=False)
+    assert proc.returncode == 2 and 'does not match' in proc.stderr
+
+
+@pytest.mark.parametrize('case', ['empty_image', 'bad_out', 'huge_image'])
+def test_infer_refuses_bad_input_before_inference(cli, toy_config,
+                                                  toy_trained, tmp_path,
+                                                  case):
+    import cv2
+    import numpy as np
+    ckpt = osp.join(toy_trained[0], 'iter_4.pth')
+    img, out = tmp_path / 'img.png', tmp_path / 'o.png'
+    if case == 'empty_image':
+        img.write_bytes(b'')
+    elif case == 'bad_out':
+        cv2.imwrite(str(img), np.zeros((8, 8, 3), np.uint8))
+        out = tmp_path / 'o.xyz'
+    else:  # 4200 x 4200 > 4096 x 4096, and the toy config does not resize
+        cv2.imwrite(str(img), np.zeros((4200, 4200, 3), np.uint8))
+    proc = cli(['tools/infer.py', str(img), toy_config, ckpt, '--out',
+                str(out)], check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    expected = {'empty_image': f'image is empty (0 bytes): {img}',
+                'bad_out': 'cannot write this file type',
+                'huge_image': '--max-pixels'}[case]
+    assert expected in lines[0]
+    assert not out.exists()
+
+
+def test_infer_test_time_size_follows_the_resize(repo):
+    from hemnet_mmseg.cli.infer import test_time_size
+    from hemnet_mmseg.utils import load_config
+    camvid = load_config(osp.join(
+        repo, 'configs', 'hemnet', 'hemnet_r50-d8_1xb8-20k_camvid-360x480.py'))
+    assert test_time_size(camvid, 3600, 4800) == (360, 480)
+    toy = load_config(osp.join(repo, 'configs', 'hemnet',
+                               'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
+    assert test_time_size(toy, 8000, 8000) == (8000, 8000)
+
+
+@pytest.mark.parametrize('where', ['config', 'base'])
+def test_config_syntax_error_names_file_and_line(cli, repo, tmp_path, where):
+    broken = tmp_path / 'broken.py'
+    broken.write_text("model = dict(\n    type='X',\n    a=1 +\n)\n")
+    path = broken
+    if where == 'base':
+        path = tmp_path / 'child.py'
+        path.write_text("_base_ = ['./broken.py']\n")
+    proc = cli(['tools/train.py', str(path)], check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert f'config {broken} line 4: syntax error' in lines[0]

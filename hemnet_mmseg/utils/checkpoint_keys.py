@@ -1,0 +1,56 @@
+"""Refuse a checkpoint of another model before evaluating it.
+
+MMEngine and mmseg load checkpoints with ``strict=False``: a checkpoint of
+another model loads with a logged warning and is evaluated as a mostly
+random model, exit status 0. :func:`check_state_dict_keys` compares the
+keys (after MMEngine's own ``module.`` prefix revision) with the model's
+and raises a one-line :class:`UserError` naming a few of each kind. An
+EMAHead checkpoint matches a HEMHead model (same keys), and a HEMHead one
+with learned bases matches either (the parameter keeps the buffer's key).
+"""
+import re
+from typing import List, Mapping, Tuple
+
+import torch
+from mmengine.model import BaseTTAModel, is_model_wrapper
+
+from .errors import UserError
+
+
+def _cut(keys: List[str], n: int = 4) -> str:
+    more = f', ... ({len(keys)} in all)' if len(keys) > n else ''
+    return ', '.join(keys[:n]) + more
+
+
+def state_dict_keys_mismatch(model: torch.nn.Module,
+                             state_dict: Mapping) -> Tuple[List[str],
+                                                           List[str]]:
+    """(missing, unexpected) keys of ``state_dict`` for ``model``."""
+    if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    expected = set(model.state_dict())
+    given = {re.sub(r'^module\.', '', k) for k in state_dict}
+    return sorted(expected - given), sorted(given - expected)
+
+
+def check_state_dict_keys(model: torch.nn.Module, state_dict: Mapping,
+                          source: str) -> None:
+    """Raise :class:`UserError` when the keys do not match the model.
+
+    Args:
+        model (nn.Module): the model to load into (wrappers unwrapped).
+        state_dict (Mapping): the checkpoint's state dict.
+        source (str): the checkpoint file, for the message.
+    """
+    missing, unexpected = state_dict_keys_mismatch(model, state_dict)
+    if not missing and not unexpected:
+        return
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} missing ({_cut(missing)})')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected ({_cut(unexpected)})')
+    raise UserError(
+        f'checkpoint {source} does not match the model of the config: '
+        f'{"; ".join(parts)}. It is another model; pass '
+        '--allow-mismatched-keys to load it anyway')
