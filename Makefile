@@ -1,7 +1,14 @@
-# Two entry points for a fresh machine (Python 3.11):
-#   make demo   set up .venv, train HEMNet on the embedded toy data, test it
-#   make test   set up .venv, run the test suite
-PY := .venv/bin/python
+# Two entry points for a fresh machine:
+#   make demo   set up the environment, train HEMNet on the embedded toy
+#               data, test it
+#   make test   set up the environment, run the test suite
+# The environment is .venv/ with the pinned CPU stack (Python 3.11). On a
+# machine with a CUDA torch: HEMNET_TORCH=installed, and HEMNET_VENV=none to
+# install into that interpreter's environment (docs/gpu.md).
+HEMNET_VENV ?= .venv
+PYTHON ?= python3.11
+export HEMNET_VENV PYTHON
+PY := $(if $(filter none,$(HEMNET_VENV)),$(PYTHON),$(HEMNET_VENV)/bin/python)
 
 .PHONY: setup test test-fast demo clean
 
@@ -15,7 +22,7 @@ test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
 
 demo: setup
-	bash tools/run_demo.sh
+	PY=$(PY) bash tools/run_demo.sh
 
 clean:
 	rm -rf build dist *.egg-info hemnet_mmseg/.mim work_dirs

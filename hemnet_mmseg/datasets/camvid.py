@@ -24,6 +24,10 @@ class CamVidDataset(NamedFileErrorsMixin, BaseSegDataset):
     """CamVid, 11 classes; "unlabelled" (11) maps to ``ignore_index`` 255.
 
     Args:
+        img_suffix (str): image file suffix. Defaults to ``'.png'`` (the
+            SegNet copy); a re-encoded copy may be ``'.jpg'`` (lossy: its
+            numbers are not comparable with PNG runs).
+        seg_map_suffix (str): label file suffix. Defaults to ``'.png'``.
         **kwargs: ``BaseSegDataset`` arguments (``data_root``,
             ``data_prefix``, ``pipeline``, ...).
     """
@@ -40,8 +44,12 @@ class CamVidDataset(NamedFileErrorsMixin, BaseSegDataset):
                  'copy (train/, trainannot/, val/, valannot/) there, or set '
                  'data_root to it (for example ../shared/data/camvid).')
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(img_suffix='.png', seg_map_suffix='.png', **kwargs)
+    def __init__(self,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 **kwargs) -> None:
+        super().__init__(
+            img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
     @classmethod
     def get_label_map(cls,

@@ -66,3 +66,19 @@ def test_em_runs_in_float32_under_bf16_autocast(monkeypatch):
     assert ema_dtypes and all(d == torch.bfloat16 for d in ema_dtypes)
     assert dtypes and all(d == torch.float32 for d in dtypes)
     assert torch.isfinite(out.float()).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_cuda_autocast_keeps_float32_em(dtype):
+    torch.manual_seed(0)
+    head = Float32EMAHead(**CFG).cuda().train()
+    x = [t.cuda() for t in _inputs()]
+    with torch.autocast('cuda', dtype=dtype):
+        out = head(x)
+    out.float().mean().backward()
+    assert head.ema_module.bases.dtype == torch.float32
+    assert torch.isfinite(head.ema_module.bases).all()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters()
+               if p.grad is not None)

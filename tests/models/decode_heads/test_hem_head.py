@@ -243,11 +243,13 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     assert any(s in str(err.value) for s in ('(0, 1]', '>= 1', '> 0', '[0, 1]'))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
-def test_cuda_forward_backward_amp():
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_cuda_forward_backward_amp(dtype):
     head = HEMHead(**head_cfg()).cuda().train()
     x = [t.cuda() for t in inputs()]
-    with torch.autocast('cuda', dtype=torch.float16):
+    with torch.autocast('cuda', dtype=dtype):
         out = head(x)
     out.float().mean().backward()
     assert all(torch.isfinite(p.grad).all() for p in head.parameters()

@@ -1,0 +1,133 @@
+"""AutocastOptimWrapper: bf16 autocast on CPUs with native bf16, float32
+EM units inside, and the capability check it relies on."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmseg.registry import DATASETS, MODELS
+
+import hemnet_mmseg.engine.optimizers.autocast_optim_wrapper as aow
+from hemnet_mmseg.engine import (AutocastOptimWrapper, cpu_has_native_bf16,
+                                 unsupported_reason)
+from hemnet_mmseg.utils import replace_syncbn
+
+native_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(),
+                                 reason='this CPU has no native bf16')
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason='needs a GPU')
+
+
+@pytest.mark.parametrize('avx512_bf16,amx,expected', [
+    (True, False, True), (False, True, True), (True, True, True),
+    (False, False, False)])
+def test_capability_check_is_avx512_bf16_or_amx(monkeypatch, avx512_bf16,
+                                                amx, expected):
+    """Pinned: the check reads torch's private AVX512-BF16 and AMX flags,
+    and not mkldnn's, which also says yes on plain AVX-512."""
+    monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported',
+                        lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported',
+                        lambda: True, raising=False)
+    assert cpu_has_native_bf16() is expected
+
+
+def test_unsupported_reasons(monkeypatch):
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: False)
+    assert 'no native bfloat16' in unsupported_reason('cpu', 'bfloat16')
+    assert 'bfloat16 only' in unsupported_reason('cpu', 'float16')
+    assert 'must be one of' in unsupported_reason('cpu', 'int8')
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: True)
+    assert unsupported_reason('cpu', 'bfloat16') == ''
+
+
+def _sgd(model):
+    return torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def test_refuses_or_falls_back_without_native_bf16(monkeypatch):
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: False)
+    model = torch.nn.Linear(4, 2)
+    with pytest.raises(ValueError, match='no native bfloat16'):
+        AutocastOptimWrapper(optimizer=_sgd(model))
+    wrapper = AutocastOptimWrapper(optimizer=_sgd(model),
+                                   fallback_float32=True)
+    assert wrapper.cast_dtype is None and wrapper.dtype_name == 'float32'
+    with wrapper.optim_context(model):
+        assert model(torch.randn(3, 4)).dtype == torch.float32
+
+
+@native_bf16
+def test_forward_runs_in_bf16_inside_the_context():
+    model = torch.nn.Linear(4, 2)
+    wrapper = AutocastOptimWrapper(optimizer=_sgd(model))
+    with wrapper.optim_context(model):
+        assert model(torch.randn(3, 4)).dtype == torch.bfloat16
+    assert model(torch.randn(3, 4)).dtype == torch.float32
+
+
+def _toy_step(toy_config, root, optim_cfg, steps=2):
+    cfg = Config.fromfile(toy_config)
+    init_default_scope('mmseg')
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.data_root = root
+    dataset = DATASETS.build(ds_cfg)
+    batch = pseudo_collate([dataset[i] for i in range(4)])
+    torch.manual_seed(0)
+    model = MODELS.build(replace_syncbn(cfg.model.to_dict()))
+    wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper,
+                                              **optim_cfg))
+    return [model.train_step(batch, wrapper) for _ in range(steps)], model
+
+
+@native_bf16
+@pytest.mark.parametrize('config', ['hemnet', 'emanet'])
+def test_bf16_training_step_of_the_toy_segmentor_is_finite(
+        repo, tiny_toy_root, config, monkeypatch):
+    """And every EM unit's E-step softmax gets float32 input inside it
+    (mmseg's EMAHead would give it bf16)."""
+    import os.path as osp
+    toy = osp.join(repo, 'configs', config,
+                   f'{config}_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+    import torch.nn.functional as F
+    seen = []
+    real_softmax = F.softmax
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.dtype)
+        return real_softmax(x, *args, **kwargs)
+
+    monkeypatch.setattr(F, 'softmax', spy)
+    logs, _ = _toy_step(toy, tiny_toy_root,
+                        dict(type='AutocastOptimWrapper', dtype='bfloat16'))
+    for log in logs:
+        assert all(torch.isfinite(v).all() for v in log.values())
+    assert seen and all(d == torch.float32 for d in seen), set(seen)
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize('optim_cfg', [
+    dict(type='AutocastOptimWrapper', dtype='bfloat16'),
+    dict(type='AmpOptimWrapper', loss_scale='dynamic')])
+def test_cuda_mixed_precision_training_step(repo, tiny_toy_root, optim_cfg):
+    import os.path as osp
+    toy = osp.join(repo, 'configs', 'hemnet',
+                   'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+    cfg = Config.fromfile(toy)
+    init_default_scope('mmseg')
+    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    ds_cfg.data_root = tiny_toy_root
+    dataset = DATASETS.build(ds_cfg)
+    batch = pseudo_collate([dataset[i] for i in range(4)])
+    torch.manual_seed(0)
+    model = MODELS.build(replace_syncbn(cfg.model.to_dict())).cuda()
+    wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper,
+                                              **optim_cfg))
+    for _ in range(2):
+        log = model.train_step(batch, wrapper)
+        assert all(torch.isfinite(v).all() for v in log.values())
