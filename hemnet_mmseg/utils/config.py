@@ -30,20 +30,34 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-def _local_bases(tree: ast.Module, path: str) -> list:
-    """Paths of a config's ``_base_`` files on disk (``pkg::`` skipped)."""
+def literal_assignment(tree: ast.Module, name: str):
+    """The value of the first top-level ``name = <literal>`` of a parsed
+    Python file, read with :func:`ast.literal_eval` (nothing executed).
+
+    Raises:
+        LookupError: no top-level assignment to ``name``.
+        ValueError: the assigned value is not a literal.
+    """
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == '_base_'
+                isinstance(t, ast.Name) and t.id == name
                 for t in node.targets):
             try:
-                bases = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            bases = [bases] if isinstance(bases, str) else list(bases)
-            return [osp.normpath(osp.join(osp.dirname(path), b))
-                    for b in bases if isinstance(b, str) and '::' not in b]
-    return []
+                return ast.literal_eval(node.value)
+            except SyntaxError as err:  # pragma: no cover (malformed AST)
+                raise ValueError(str(err)) from err
+    raise LookupError(name)
+
+
+def _local_bases(tree: ast.Module, path: str) -> list:
+    """Paths of a config's ``_base_`` files on disk (``pkg::`` skipped)."""
+    try:
+        bases = literal_assignment(tree, '_base_')
+    except (LookupError, ValueError):
+        return []
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    return [osp.normpath(osp.join(osp.dirname(path), b))
+            for b in bases if isinstance(b, str) and '::' not in b]
 
 
 def find_syntax_error(path: str, seen: Optional[set] = None

@@ -27,9 +27,9 @@ from typing import Dict, List, Optional
 
 import torch
 
-from hemnet_mmseg.analysis import HeadAndBatch, load_trained, random_head
 from hemnet_mmseg.analysis.gradients import em_gradients
-from hemnet_mmseg.cli.common import add_cfg_options
+from hemnet_mmseg.analysis.sources import (HeadAndBatch, add_source_arguments,
+                                           check_source_arguments, load_source)
 
 
 def run(src: HeadAndBatch, etas: List[float], max_stages: int,
@@ -127,28 +127,16 @@ def plot(result: dict, path: str) -> None:
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', nargs='?', help='config (with CHECKPOINT)')
-    parser.add_argument('checkpoint', nargs='?', help='trained checkpoint')
+    add_source_arguments(parser)
     parser.add_argument('--out', required=True, help='JSON output path')
     parser.add_argument('--plot', help='PNG path (default: beside --out)')
-    parser.add_argument('--etas', type=float, nargs='+',
-                        default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--max-stages', type=int, default=10)
     parser.add_argument('--inv-temperatures', type=float, nargs='+',
                         default=[0.03, 0.1, 1.0, 3.0, 30.0])
     parser.add_argument('--mixing', default='unit', choices=['unit', 'raw'],
                         help='N-step mixing with normalised bases')
-    parser.add_argument('--num-images', type=int, default=2)
-    parser.add_argument('--size', type=int, nargs=2, default=[16, 16],
-                        metavar=('H', 'W'), help='random features: H W')
-    parser.add_argument('--seed', type=int, default=0)
-    add_cfg_options(parser)
     args = parser.parse_args(argv)
-    if (args.config is None) != (args.checkpoint is None):
-        parser.error('give both CONFIG and CHECKPOINT, or neither')
-    for eta in args.etas:
-        if not 0 < eta <= 1:
-            parser.error(f'--etas: each eta must be in (0, 1], got {eta}')
+    check_source_arguments(parser, args)
     if args.max_stages < 1:
         parser.error(f'--max-stages must be >= 1, got {args.max_stages}')
     if any(b <= 0 for b in args.inv_temperatures):
@@ -158,14 +146,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list] = None) -> dict:
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
     start = time.time()
-    if args.config:
-        src = load_trained(args.config, args.checkpoint, args.num_images,
-                           cfg_options=args.cfg_options)
-    else:
-        src = random_head(height=args.size[0], width=args.size[1],
-                          seed=args.seed)
+    src = load_source(args)
     records = run(src, args.etas, args.max_stages, args.inv_temperatures,
                   args.mixing)
     result = dict(

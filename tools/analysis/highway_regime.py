@@ -23,9 +23,9 @@ from typing import Optional
 
 import torch
 
-from hemnet_mmseg.analysis import load_trained, random_head
 from hemnet_mmseg.analysis.highway_regime import measure_regime
-from hemnet_mmseg.cli.common import add_cfg_options
+from hemnet_mmseg.analysis.sources import (add_source_arguments,
+                                           check_source_arguments, load_source)
 
 
 def plot(result: dict, path: str) -> None:
@@ -71,27 +71,16 @@ def plot(result: dict, path: str) -> None:
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config', nargs='?', help='config (with CHECKPOINT)')
-    parser.add_argument('checkpoint', nargs='?', help='trained checkpoint')
+    add_source_arguments(parser)
     parser.add_argument('--out', required=True, help='JSON output path')
     parser.add_argument('--plot', help='PNG path (default: beside --out)')
-    parser.add_argument('--etas', type=float, nargs='+',
-                        default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--mixings', nargs='+', default=['unit', 'raw'],
                         choices=['unit', 'raw'])
     parser.add_argument('--max-stages', type=int, default=10)
     parser.add_argument('--inv-temperature', type=float, default=None,
                         help="beta (default: the head's own)")
-    parser.add_argument('--num-images', type=int, default=2)
-    parser.add_argument('--size', type=int, nargs=2, default=[16, 16],
-                        metavar=('H', 'W'), help='random features: H W')
-    parser.add_argument('--seed', type=int, default=0)
-    add_cfg_options(parser)
     args = parser.parse_args(argv)
-    if (args.config is None) != (args.checkpoint is None):
-        parser.error('give both CONFIG and CHECKPOINT, or neither')
-    if any(not 0 < eta <= 1 for eta in args.etas):
-        parser.error('--etas: each eta must be in (0, 1]')
+    check_source_arguments(parser, args)
     if args.max_stages < 2:
         parser.error(f'--max-stages must be >= 2, got {args.max_stages}')
     if args.inv_temperature is not None and not args.inv_temperature > 0:
@@ -101,14 +90,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list] = None) -> dict:
     args = parse_args(argv)
-    torch.manual_seed(args.seed)
     start = time.time()
-    if args.config:
-        src = load_trained(args.config, args.checkpoint, args.num_images,
-                           cfg_options=args.cfg_options)
-    else:
-        src = random_head(height=args.size[0], width=args.size[1],
-                          seed=args.seed)
+    src = load_source(args)
     head = src.head
     trained = dict(step_size=head.step_size,
                    highway_mixing=head.highway_mixing,

@@ -23,6 +23,8 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
+from ...utils.config import literal_assignment
+
 
 def literal_gpu_ids(config_text: str) -> Optional[list]:
     """``gpu_ids`` of a stored config, read without executing anything.
@@ -35,22 +37,12 @@ def literal_gpu_ids(config_text: str) -> Optional[list]:
         when the text has none, is not Python, or holds something else.
     """
     try:
-        tree = ast.parse(config_text)
-    except (SyntaxError, ValueError):
+        value = literal_assignment(ast.parse(config_text), 'gpu_ids')
+    except (SyntaxError, ValueError, LookupError):
         return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == 'gpu_ids'
-                for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except (ValueError, SyntaxError):
-                return None
-            if isinstance(value, (list, tuple)) and all(
-                    isinstance(v, int) and not isinstance(v, bool)
-                    for v in value):
-                return list(value)
-            return None
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
     return None
 
 

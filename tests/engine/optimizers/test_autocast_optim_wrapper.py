@@ -70,7 +70,8 @@ def test_forward_runs_in_bf16_inside_the_context():
     assert model(torch.randn(3, 4)).dtype == torch.float32
 
 
-def _toy_step(toy_config, root, optim_cfg, steps=2):
+def _toy_steps(toy_config, root, optim_cfg, steps=2, device='cpu'):
+    """Training steps of the toy segmentor on 4 images; their log dicts."""
     cfg = Config.fromfile(toy_config)
     init_default_scope('mmseg')
     ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
@@ -78,10 +79,10 @@ def _toy_step(toy_config, root, optim_cfg, steps=2):
     dataset = DATASETS.build(ds_cfg)
     batch = pseudo_collate([dataset[i] for i in range(4)])
     torch.manual_seed(0)
-    model = MODELS.build(replace_syncbn(cfg.model.to_dict()))
+    model = MODELS.build(replace_syncbn(cfg.model.to_dict())).to(device)
     wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper,
                                               **optim_cfg))
-    return [model.train_step(batch, wrapper) for _ in range(steps)], model
+    return [model.train_step(batch, wrapper) for _ in range(steps)]
 
 
 @native_bf16
@@ -102,8 +103,8 @@ def test_bf16_training_step_of_the_toy_segmentor_is_finite(
         return real_softmax(x, *args, **kwargs)
 
     monkeypatch.setattr(F, 'softmax', spy)
-    logs, _ = _toy_step(toy, tiny_toy_root,
-                        dict(type='AutocastOptimWrapper', dtype='bfloat16'))
+    logs = _toy_steps(toy, tiny_toy_root,
+                      dict(type='AutocastOptimWrapper', dtype='bfloat16'))
     for log in logs:
         assert all(torch.isfinite(v).all() for v in log.values())
     assert seen and all(d == torch.float32 for d in seen), set(seen)
@@ -118,16 +119,5 @@ def test_cuda_mixed_precision_training_step(repo, tiny_toy_root, optim_cfg):
     import os.path as osp
     toy = osp.join(repo, 'configs', 'hemnet',
                    'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
-    cfg = Config.fromfile(toy)
-    init_default_scope('mmseg')
-    ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
-    ds_cfg.data_root = tiny_toy_root
-    dataset = DATASETS.build(ds_cfg)
-    batch = pseudo_collate([dataset[i] for i in range(4)])
-    torch.manual_seed(0)
-    model = MODELS.build(replace_syncbn(cfg.model.to_dict())).cuda()
-    wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper,
-                                              **optim_cfg))
-    for _ in range(2):
-        log = model.train_step(batch, wrapper)
+    for log in _toy_steps(toy, tiny_toy_root, optim_cfg, device='cuda'):
         assert all(torch.isfinite(v).all() for v in log.values())
