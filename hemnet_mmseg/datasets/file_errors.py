@@ -29,15 +29,6 @@ class BadSampleError(ValueError):
     """A sample the model cannot use; the message names its files."""
 
 
-def _packed(results):
-    """(inputs, data_sample) pairs of a packed sample (a TTA sample packs
-    lists of them)."""
-    inputs, samples = results.get('inputs'), results.get('data_samples')
-    if isinstance(samples, (list, tuple)):
-        return list(zip(inputs, samples))
-    return [(inputs, samples)]
-
-
 class NamedFileErrorsMixin:
     """Mixin for ``BaseSegDataset`` subclasses.
 
@@ -64,33 +55,46 @@ class NamedFileErrorsMixin:
                 f'{self.DATA_HINT}')
         return data_list
 
-    def _check_labels(self, idx: int, results) -> None:
-        """Label values in [0, num_classes) or the ignore index; labels of
-        the image's size (after the pipeline, which resizes both alike)."""
+    def _check_label(self, results: dict) -> None:
+        """Right after the label is loaded (and mapped by the label map):
+        its values are in [0, num_classes) or the ignore index, and its size
+        is the image's original size (``ori_shape``), whatever resizing
+        the pipeline does before or after."""
+        seg = results['gt_seg_map']
+        ori = results.get('ori_shape')
+        if ori is not None and tuple(seg.shape[:2]) != tuple(ori[:2]):
+            raise BadSampleError(
+                f'{type(self).__name__}: label {results["seg_map_path"]} '
+                f'is {tuple(seg.shape[:2])} but its image '
+                f'{results["img_path"]} is {tuple(ori[:2])} (H, W)')
         num_classes = len(self.metainfo['classes'])
-        for inputs, sample in _packed(results):
-            gt = getattr(sample, 'gt_sem_seg', None)
-            if gt is None or inputs is None:
-                continue
-            seg = gt.data
-            info = self.get_data_info(idx)
-            if tuple(seg.shape[-2:]) != tuple(inputs.shape[-2:]):
-                raise BadSampleError(
-                    f'{type(self).__name__}: label {info["seg_map_path"]} '
-                    f'is {tuple(seg.shape[-2:])} but its image '
-                    f'{info["img_path"]} is {tuple(inputs.shape[-2:])} '
-                    '(H, W) after the pipeline')
-            bad = (seg >= num_classes) & (seg != self.ignore_index)
-            if bad.any():
-                value = int(seg[bad].flatten()[0])
-                raise BadSampleError(
-                    f'{type(self).__name__}: label {info["seg_map_path"]} '
-                    f'holds the value {value}, outside [0, {num_classes}) '
-                    f'and not the ignore index {self.ignore_index}')
+        bad = (seg >= num_classes) & (seg != self.ignore_index)
+        if bad.any():
+            raise BadSampleError(
+                f'{type(self).__name__}: label {results["seg_map_path"]} '
+                f'holds the value {int(seg[bad].flat[0])}, outside '
+                f'[0, {num_classes}) and not the ignore index '
+                f'{self.ignore_index}')
+
+    def _run_pipeline(self, idx: int):
+        """``Compose.__call__``, checking the label as soon as a transform
+        has loaded it."""
+        results = self.get_data_info(idx)
+        checked = False
+        for transform in self.pipeline.transforms:
+            results = transform(results)
+            if results is None:
+                return None
+            if not checked and 'gt_seg_map' in results:
+                self._check_label(results)
+                checked = True
+        return results
 
     def prepare_data(self, idx):
         try:
-            results = super().prepare_data(idx)
+            return self._run_pipeline(idx)
+        except BadSampleError:
+            raise
         except Exception as err:
             info = self.get_data_info(idx)
             paths = [info.get('img_path'), info.get('seg_map_path')]
@@ -102,6 +106,3 @@ class NamedFileErrorsMixin:
                 f'{type(self).__name__}: cannot read '
                 f'{" and ".join(bad)} (sample {idx}): not a readable image '
                 f'file ({type(err).__name__}: {err})') from err
-        if results is not None:
-            self._check_labels(idx, results)
-        return results

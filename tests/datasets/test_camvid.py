@@ -46,7 +46,9 @@ def test_loaded_labels_have_no_11_and_padding_is_ignore():
     dataset = CamVidDataset(**ds_cfg)
     assert len(dataset) == 101
     seen = set()
-    for i in range(0, 101, 10):
+    # every val sample passes the label checks (the test pipeline resizes
+    # the image before it loads the label at its original size)
+    for i in range(101):
         seg = dataset[i]['data_samples'].gt_sem_seg.data.numpy()
         seen |= set(np.unique(seg).tolist())
     assert 11 not in seen and 255 in seen and seen - {255} <= set(range(11))
