@@ -240,7 +240,8 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name) as err:
         HEMHead(**head_cfg(**kwargs))
     # the message states the allowed range
-    assert any(s in str(err.value) for s in ('(0, 1]', '>= 1', '> 0', '[0, 1]'))
+    assert any(s in str(err.value)
+               for s in ('(0, 1]', '>= 1', '> 0', '[0, 1]'))
 
 
 @pytest.mark.cuda
@@ -389,3 +390,24 @@ def test_non_finite_batch_keeps_the_previous_bases(bad):
     hem.train()(clean)  # a finite batch still updates
     assert not torch.equal(hem.bases, before)
     assert torch.isfinite(hem.bases).all()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_cuda_fp16_amp_skips_the_step_of_a_non_finite_batch_learned_bases():
+    """Learned bases are moved by the optimizer; under fp16 AMP the loss
+    scaler skips a step whose gradients are not finite, so a NaN batch
+    leaves them (and every weight) as they were."""
+    from mmengine.optim import AmpOptimWrapper
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg(learn_bases=True)).cuda().train()
+    wrapper = AmpOptimWrapper(
+        optimizer=torch.optim.SGD(head.parameters(), lr=0.1),
+        loss_scale='dynamic')
+    before = head.ema_module.bases.detach().clone()
+    x = [t.cuda() for t in inputs()]
+    x[0][0, :, 3, 4] = float('nan')
+    with wrapper.optim_context(head):
+        loss = head(x).float().square().mean()
+    wrapper.update_params(loss)
+    assert torch.equal(head.ema_module.bases.detach(), before)
