@@ -14,7 +14,9 @@ order, this script:
    gradient ratios; an EMANet checkpoint is measured as a HEMHead with
    eta 1, every row counterfactual);
 4. copies the logs, the scalar log, the metrics and ``run.json`` (the run
-   record of the training, plus name, options, commit and wall time) into
+   record of the training, plus name, options, commit, and the wall time:
+   training summed over its sessions, then the re-evaluation and the
+   measurements) into
    ``<runs_dir>/<name>/``, marks the run done in the plan and, with
    ``--commit``, commits exactly those files, so that an interrupted study
    loses at most the run in progress.
@@ -165,12 +167,16 @@ def run_one(plan: dict, entry: dict, commit: str) -> dict:
     log = osp.join(work, 'study_driver.log')
     opts = [f'randomness.seed={entry["seed"]}'] + data_options(
         plan['data_root']) + list(entry.get('cfg_options', []))
-    start = time.time()
     ckpt = train(entry, work, opts, log)
-    train_s = time.time() - start
-    record_path = osp.join(session_dirs(work)[-1], 'run.json')
-    with open(record_path) as f:
-        record = json.load(f)
+    after_train = time.time()
+    # every session of a (possibly resumed) run wrote its own record
+    sessions = []
+    for d in session_dirs(work):
+        if osp.isfile(osp.join(d, 'run.json')):
+            with open(osp.join(d, 'run.json')) as f:
+                sessions.append(json.load(f))
+    record = sessions[-1]
+    train_s = sum(s.get('train_wall_s') or 0 for s in sessions)
     head = record['decode_head']
     if osp.isdir(out):
         shutil.rmtree(out)
@@ -188,7 +194,8 @@ def run_one(plan: dict, entry: dict, commit: str) -> dict:
     record.update(
         name=entry['name'], config=entry['config'], seed=entry['seed'],
         cfg_options=' '.join(entry.get('cfg_options', [])), commit=commit,
-        wall_s=round(time.time() - start), train_s=round(train_s),
+        wall_s=round(train_s + time.time() - after_train),
+        train_s=round(train_s), sessions=len(sessions),
         device=f'{os.cpu_count()}-core CPU ({os.uname().machine})')
     with open(osp.join(out, 'run.json'), 'w') as f:
         json.dump(record, f, indent=1)
