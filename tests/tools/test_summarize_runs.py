@@ -93,6 +93,14 @@ def test_tables_and_page_update(tmp_path):
          head={k: v for k, v in dict(HEM, step_size=0.2).items()
                if k != 'highway_mixing'})
     _eval(h0, 'T6', 6, 41.5)
+    step = dict(t=1, mu_hat_norm=10.6, mu_hat_norm_p10=8.0,
+                mu_hat_norm_p90=17.0, share=0.5, angular_fraction=0.501)
+    json.dump(dict(rows=[
+        dict(mixing='unit', eta=0.5, steps=[step], mu0_ratio=0.65,
+             input_ratio=2.16),
+        dict(mixing='raw', eta=0.5, steps=[dict(step, share=0.086)],
+             mu0_ratio=0.54, input_ratio=1.34)]),
+        open(h0 / 'regime.json', 'w'))
     page = tmp_path / 'study.md'
     page.write_text('intro\n<!-- round2:start -->\nold\n'
                     '<!-- round2:end -->\noutro\n')
@@ -112,6 +120,9 @@ def test_tables_and_page_update(tmp_path):
     assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 | +1.50 |' in rest
     assert '2T - T, mean over runs: hemnet +1.50 (1 runs)' in rest
     assert '200: 30.00, 300: 40.00' in rest
+    # the regime at the run's own eta and mixing, not the counterfactual
+    assert '| hemnet_seed0 | 0.5 | unit | 10.6 | 0.500 | 0.501 | 0.65 | ' \
+        '2.16 |' in rest
     assert '5 runs, 0.8 CPU hours' in rest
     new = page.read_text()
     assert 'old' not in new and text in new
