@@ -28,7 +28,8 @@ class DumpBasesHook(Hook):
     def _dump(self, runner, tag):
         model = getattr(runner.model, 'module', runner.model)
         bases = model.decode_head.ema_module.bases.detach().clone()
-        torch.save(bases, f'{runner.work_dir}/bases_{tag}_rank{runner.rank}.pt')
+        torch.save(bases,
+                   f'{runner.work_dir}/bases_{tag}_rank{runner.rank}.pt')
 '''
 
 

@@ -77,10 +77,11 @@ def test_wheel_ships_configs_tools_and_model_index(installed, tmp_path):
 
 
 def test_downstream_trains_config_inheriting_toy(installed, tmp_path,
-                                                  tiny_toy_root):
+                                                 tiny_toy_root):
     cfg = tmp_path / 'my_toy.py'
+    base = 'hemnet_mmseg::hemnet/hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py'
     cfg.write_text(textwrap.dedent(f'''
-        _base_ = ['hemnet_mmseg::hemnet/hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py']
+        _base_ = [{base!r}]
         model = dict(decode_head=dict(step_size=0.8))
         train_cfg = dict(max_iters=2, val_interval=2)
         default_hooks = dict(checkpoint=dict(interval=2))
@@ -100,8 +101,10 @@ def test_downstream_trains_config_inheriting_toy(installed, tmp_path,
 
 def test_downstream_builds_cityscapes_model(installed, tmp_path):
     cfg = tmp_path / 'my_cityscapes.py'
-    cfg.write_text(textwrap.dedent('''
-        _base_ = ['hemnet_mmseg::hemnet/hemnet_r50-d8_4xb2-80k_cityscapes-512x1024.py']
+    base = ('hemnet_mmseg::hemnet/'
+            'hemnet_r50-d8_4xb2-80k_cityscapes-512x1024.py')
+    cfg.write_text(textwrap.dedent(f'''
+        _base_ = [{base!r}]
         model = dict(pretrained=None, decode_head=dict(num_stages_eval=6))
     '''))
     out = _run(installed, tmp_path, textwrap.dedent(f'''

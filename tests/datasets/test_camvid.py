@@ -32,7 +32,8 @@ def test_label_map_sends_unlabelled_to_ignore():
 def test_missing_root_names_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / 'val')):
         CamVidDataset(data_root=str(tmp_path),
-                      data_prefix=dict(img_path='val', seg_map_path='valannot'),
+                      data_prefix=dict(img_path='val',
+                                       seg_map_path='valannot'),
                       pipeline=[])
 
 

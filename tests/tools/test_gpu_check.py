@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 import subprocess
+import sys
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
         ['bash', 'tools/gpu_check.sh', '--rehearse', '--inputs', str(inputs),
          '--out', str(out), '--work', str(work)], cwd=REPO,
         capture_output=True, text=True, timeout=1500,
-        env=dict(os.environ, OMP_NUM_THREADS='2'))
+        env=dict(os.environ, OMP_NUM_THREADS='2', PYTHON=sys.executable))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.load(open(out / 'summary.json'))
     assert summary['rehearsal'] is True

@@ -1,4 +1,5 @@
-"""Weights-only loading of genuine MMEngine checkpoints; crafted ones refused."""
+"""Weights-only loading of genuine MMEngine checkpoints; crafted ones
+refused."""
 import io
 import os
 import pickle
@@ -24,7 +25,8 @@ class _TinyModel(BaseModel):
     def forward(self, inputs, labels=None, mode='tensor'):
         out = self.linear(torch.stack(inputs))
         if mode == 'loss':
-            return dict(loss=((out.squeeze(1) - torch.stack(labels))**2).mean())
+            err = out.squeeze(1) - torch.stack(labels)
+            return dict(loss=(err**2).mean())
         return out
 
 
