@@ -155,3 +155,24 @@ def test_readme_names_existing_configs():
     assert named, 'the README names no config'
     for cfg in named:
         assert osp.isfile(osp.join(REPO, cfg)), f'README names {cfg}'
+
+
+def test_learned_bases_are_excluded_from_weight_decay():
+    """The 1600-iteration CamVid configs give learned mu(0) no weight decay
+    (decay on a unit-normalised parameter only inflates its learning rate);
+    every other parameter keeps the config's decay."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    name = 'hemnet_r18-d8_1xb8-1600_camvid-160x192.py'
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'hemnet', name))
+    init_default_scope('mmseg')
+    model_cfg = replace_syncbn(cfg.model.to_dict())
+    model_cfg['decode_head']['learn_bases'] = True
+    model = MODELS.build(model_cfg)
+    optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
+    bases = model.decode_head.ema_module.bases
+    decay = {id(p): g['weight_decay'] for g in optimizer.param_groups
+             for p in g['params']}
+    assert decay[id(bases)] == 0
+    conv = model.decode_head.conv_seg.weight
+    assert decay[id(conv)] == cfg.optim_wrapper.optimizer.weight_decay > 0
