@@ -20,6 +20,10 @@ import shutil
 from typing import Optional
 
 
+# exit statuses that gpu_check.sh records for steps it did not finish
+EXIT = {-1: 'skipped (deadline)', 124: 'timeout (deadline)'}
+
+
 def _json_line(path: str) -> dict:
     """The last line of a log that parses as a JSON object."""
     if not osp.isfile(path):
@@ -102,8 +106,8 @@ def main(argv: Optional[list] = None) -> dict:
              f'{summary["env"].get("cuda")}, Python '
              f'{summary["env"].get("python")}', '',
              '| step | exit | seconds |', '| --- | --- | --- |']
-    lines += [f'| {s["step"]} | {s["exit"]} | {s["seconds"]} |'
-              for s in steps]
+    lines += [f'| {s["step"]} | {EXIT.get(s["exit"], s["exit"])} | '
+              f'{s["seconds"]} |' for s in steps]
     lines += ['', '| run | precision | train s | val mIoU | test mIoU |',
               '| --- | --- | --- | --- | --- |']
     for group in ('toy', 'camvid'):

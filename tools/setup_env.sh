@@ -14,6 +14,11 @@
 #                  and pip's cached CPU-only wheel is bypassed). Default: the
 #                  build hides the GPU (CUDA_VISIBLE_DEVICES=), so mmcv gets
 #                  CPU ops only: HEMNet and EMANet call no mmcv CUDA op.
+#   HEMNET_NO_DEPS 1: install with pip --no-deps, naming the stack's direct
+#                  dependencies from requirements/deps.txt instead of letting
+#                  pip resolve them: for an offline image that supplies the
+#                  heavy ones under other names (opencv-python-headless where
+#                  mmengine asks for opencv-python), e.g. the GPU machines
 #   PIP_FIND_LINKS, PIP_NO_INDEX  pip's own: local wheels, no network
 #
 # mmcv 2.1.0 needs its compiled ops; pip takes a matching wheel from
@@ -40,7 +45,11 @@ else
   ENVPY=$VENV/bin/python
   STAMP=$VENV/.hemnet-setup-stamp
 fi
-want=$( (cat requirements/*.txt setup.cfg; echo "$TORCH $VENV ${MMCV_CUDA_OPS:-0}") \
+NODEPS=${HEMNET_NO_DEPS:-0}
+case "$NODEPS" in 0|1) ;; *)
+  echo "setup: HEMNET_NO_DEPS must be 0 or 1, got '$NODEPS'" >&2
+  exit 2;; esac
+want=$( (cat requirements/*.txt setup.cfg; echo "$TORCH $VENV ${MMCV_CUDA_OPS:-0} $NODEPS") \
   | sha1sum | cut -c1-40)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
@@ -59,21 +68,23 @@ if [ "$VENV" != none ] && [ ! -x "$ENVPY" ]; then
   fi
 fi
 PIP="$ENVPY -m pip --disable-pip-version-check"
-$PIP install -q 'setuptools<82' wheel ninja
+if [ "$NODEPS" = 1 ]; then PIP="$PIP install --no-deps"; else PIP="$PIP install"; fi
+$PIP -q 'setuptools<82' wheel ninja
 REQS=(-r requirements/runtime.txt -r requirements/tests.txt)
 [ "$TORCH" = pinned ] && REQS+=(-r requirements/torch.txt)
-$PIP install -q "${REQS[@]}"
+[ "$NODEPS" = 1 ] && REQS+=(-r requirements/deps.txt)
+$PIP -q "${REQS[@]}"
 if ! $ENVPY -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
   if [ "${MMCV_CUDA_OPS:-0}" = 1 ]; then
     echo "setup: building mmcv 2.1.0 with its CUDA kernels (long)" >&2
-    FORCE_CUDA=1 MMCV_WITH_OPS=1 $PIP install --no-cache-dir --no-build-isolation mmcv==2.1.0
-  elif ! $PIP install -q --only-binary=mmcv mmcv==2.1.0 2>/dev/null; then
+    FORCE_CUDA=1 MMCV_WITH_OPS=1 $PIP --no-cache-dir --no-build-isolation mmcv==2.1.0
+  elif ! $PIP -q --only-binary=mmcv mmcv==2.1.0 2>/dev/null; then
     echo "setup: no mmcv 2.1.0 wheel found on PIP_FIND_LINKS; building its" \
          "CPU ops from source (about 20 minutes on 2 cores, once)" >&2
-    CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 $PIP install --no-build-isolation mmcv==2.1.0
+    CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 $PIP --no-build-isolation mmcv==2.1.0
   fi
 fi
-$PIP install -q --no-deps --no-build-isolation -e .
+$PIP -q --no-deps --no-build-isolation -e .
 $ENVPY -c 'import hemnet_mmseg, mmcv.ops; from mmseg.registry import MODELS; assert MODELS.get("HEMHead")'
 echo "$want" > "$STAMP"
 echo "setup: ready ($ENVPY, torch $($ENVPY -c 'import torch; print(torch.__version__)'))"

@@ -67,3 +67,30 @@ def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
     assert any(r['figure'] == 'head amp_train_step_time' for r in ratios)
     assert (out / 'summary.md').read_text().startswith('# GPU check')
     assert (out / 'runs' / 'camvid_hemnet' / 'run.json').is_file()
+
+
+@needs_shared
+def test_deadline_skips_what_it_cannot_start_and_still_summarises(
+        gpu_inputs, tmp_path):
+    """A device lease is short: past --deadline, steps are recorded as
+    skipped (exit -1), not lost, and the summary is written."""
+    inputs, _ = gpu_inputs
+    out = tmp_path / 'out'
+    proc = subprocess.run(
+        ['bash', 'tools/gpu_check.sh', '--rehearse', '--deadline', '3',
+         '--inputs', str(inputs), '--out', str(out), '--work',
+         str(tmp_path / 'work')], cwd=REPO, capture_output=True, text=True,
+        timeout=300, env=dict(os.environ, PYTHON=sys.executable))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.load(open(out / 'summary.json'))
+    assert {s['step'] for s in summary['steps']} >= {
+        'env_info', 'cuda_tests', 'benchmark_bfloat16', 'camvid_hemnet'}
+    assert all(s['exit'] == -1 for s in summary['steps']), summary['steps']
+    assert 'skipped (deadline)' in (out / 'summary.md').read_text()
+
+
+def test_deadline_must_be_whole_seconds(tmp_path):
+    proc = subprocess.run(['bash', 'tools/gpu_check.sh', '--deadline', '5m'],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert '--deadline takes whole seconds' in proc.stderr

@@ -47,7 +47,10 @@ def test_installed_torch_inside_a_venv_needs_venv_none():
 @pytest.mark.slow
 @pytest.mark.skipif(not osp.isdir(WHEELHOUSE),
                     reason=f'no mmcv wheel at {WHEELHOUSE}')
-def test_reuses_installed_torch_in_its_own_environment(tmp_path):
+@pytest.mark.parametrize('no_deps', ['0', '1'])
+def test_reuses_installed_torch_in_its_own_environment(tmp_path, no_deps):
+    """no_deps=1 is the GPU machines' path (tools/gpu_check.sh): every
+    dependency named in requirements/deps.txt, none resolved by pip."""
     venv = tmp_path / 'gpu_like'
     subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True)
     py = str(venv / 'bin' / 'python')
@@ -61,7 +64,7 @@ def test_reuses_installed_torch_in_its_own_environment(tmp_path):
     saved = open(stamp).read() if osp.isfile(stamp) else None
     try:
         proc = _setup(dict(PYTHON=py, HEMNET_TORCH='installed',
-                           HEMNET_VENV='none',
+                           HEMNET_VENV='none', HEMNET_NO_DEPS=no_deps,
                            PIP_FIND_LINKS=' '.join(filter(None, [
                                WHEELHOUSE,
                                os.environ.get('PIP_FIND_LINKS')])),
@@ -82,4 +85,11 @@ def test_reuses_installed_torch_in_its_own_environment(tmp_path):
         capture_output=True, text=True, cwd=str(tmp_path))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ['2.13.0+cpu', '2.1.0']
+    # with --no-deps pip did not pull mmengine's opencv-python (the
+    # headless build from requirements/runtime.txt serves it)
+    listed = subprocess.run([py, '-m', 'pip', 'list', '--format=freeze'],
+                            capture_output=True, text=True).stdout
+    names = {line.split('==')[0].lower() for line in listed.split()}
+    assert 'opencv-python-headless' in names
+    assert ('opencv-python' in names) == (no_deps == '0')
     shutil.rmtree(venv)
