@@ -4,6 +4,7 @@
 #   python tools/prepare_gpu_inputs.py          # once, where ../shared exists
 #   bash tools/gpu_check.sh [--rehearse] [--skip-setup] [--inputs DIR]
 #                           [--out DIR] [--work DIR] [--deadline SECONDS]
+#                           [--steps "NAME ..."]
 #
 # Target: Python 3.12 with a preinstalled CUDA torch, no network; everything
 # comes from the checkout and gpu_inputs/ (git-ignored). Steps, each timed,
@@ -27,11 +28,14 @@
 # --deadline S: each step runs under `timeout` for what is left of S seconds
 # from the start; steps that find none left are recorded as skipped (exit -1)
 # and the summary is still written.
+# --steps: run only the named steps (e.g. "setup env_info cuda_tests
+# benchmark_bfloat16", to redo what failed); the others are not recorded.
 # --rehearse: the same steps on a CPU with tiny sizes (no set-up, no fp16,
 # a quick benchmark, 1 CamVid iteration on 4 val images), for tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REHEARSE=0; SETUP=1; IN=gpu_inputs; OUT=; WORK=work_dirs/gpu_check; DEADLINE=
+ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --rehearse) REHEARSE=1; SETUP=0 ;;
@@ -39,6 +43,7 @@ while [ $# -gt 0 ]; do
     --inputs) IN=$2; shift ;;
     --out) OUT=$2; shift ;;
     --work) WORK=$2; shift ;;
+    --steps) ONLY=" $2 "; shift ;;
     --deadline) DEADLINE=$2; shift
       case "$DEADLINE" in ''|*[!0-9]*)
         echo "gpu_check: --deadline takes whole seconds > 0, got '$DEADLINE'" >&2
@@ -63,6 +68,7 @@ TIMES=$OUT/steps.tsv
 T0=$(date +%s)
 step() {  # step NAME COMMAND...: run, log to OUT/NAME.log, record status and seconds
   local name=$1; shift
+  [ -z "$ONLY" ] || [[ "$ONLY" == *" $name "* ]] || return 0
   local start=$(date +%s)
   if [ -n "$DEADLINE" ]; then
     local left=$(( DEADLINE - (start - T0) ))

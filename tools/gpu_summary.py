@@ -51,26 +51,40 @@ def _final_miou(scalars: str) -> Optional[float]:
 
 
 def collect_run(work: str, name: str, out: str) -> dict:
-    """Copy a training run's small files into OUT/runs/NAME; its record."""
+    """Copy a training run's small files into OUT/runs/NAME; its record.
+
+    Without the work dir (the results folder alone, e.g. fetched from a GPU
+    machine), the record is read from the copies already in OUT/runs/NAME.
+    """
     sessions = sorted(glob.glob(osp.join(work, name, '2*')))
     dst = osp.join(out, 'runs', name)
     os.makedirs(dst, exist_ok=True)
-    record = {}
     for session in sessions:
         for path in glob.glob(osp.join(session, '*.log')) + glob.glob(
                 osp.join(session, '*.json')) + glob.glob(
                     osp.join(session, 'vis_data', 'scalars.json')):
             shutil.copy(path, dst)
-        run_json = osp.join(session, 'run.json')
-        if osp.isfile(run_json):
-            with open(run_json) as f:
-                record = json.load(f)
-        metrics = osp.join(session, 'test_metrics.json')
-        if osp.isfile(metrics):
-            with open(metrics) as f:
-                record['test_mIoU'] = json.load(f)['metrics'].get('mIoU')
+    record = {}
+    run_json = osp.join(dst, 'run.json')
+    if osp.isfile(run_json):
+        with open(run_json) as f:
+            record = json.load(f)
+    metrics = osp.join(dst, 'test_metrics.json')
+    if osp.isfile(metrics):
+        with open(metrics) as f:
+            record['test_mIoU'] = json.load(f)['metrics'].get('mIoU')
     record['val_mIoU'] = _final_miou(osp.join(dst, 'scalars.json'))
     return record
+
+
+def run_names(work: str, out: str, prefix: str) -> list:
+    """Training runs called PREFIX_*: work dirs that hold a session, or
+    copies already in OUT/runs (not the generated toy data's folder)."""
+    names = {osp.basename(osp.dirname(p)) for p in glob.glob(
+        osp.join(work, f'{prefix}_*', '2*'))}
+    names |= {osp.basename(osp.dirname(p)) for p in glob.glob(
+        osp.join(out, 'runs', f'{prefix}_*', 'run.json'))}
+    return sorted(names)
 
 
 def main(argv: Optional[list] = None) -> dict:
@@ -87,16 +101,14 @@ def main(argv: Optional[list] = None) -> dict:
     summary = dict(rehearsal=args.rehearse,
                    env=_json_line(osp.join(args.out, 'env_info.log')),
                    steps=steps, toy={}, benchmark={}, camvid={})
-    for run in sorted(glob.glob(osp.join(args.work, 'toy_*'))):
-        name = osp.basename(run)
+    for name in run_names(args.work, args.out, 'toy'):
         summary['toy'][name] = collect_run(args.work, name, args.out)
     for path in sorted(glob.glob(osp.join(args.out, 'benchmark_*.json'))):
         with open(path) as f:
             bench = json.load(f)
         summary['benchmark'][osp.basename(path)] = dict(
             device=bench['meta']['device'], ratios=bench['ratios'])
-    for run in sorted(glob.glob(osp.join(args.work, 'camvid_*'))):
-        name = osp.basename(run)
+    for name in run_names(args.work, args.out, 'camvid'):
         summary['camvid'][name] = collect_run(args.work, name, args.out)
     with open(osp.join(args.out, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)

@@ -80,7 +80,9 @@ def train_memory(loss_fn: Callable[[], torch.Tensor],
         sync(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        loss_fn().backward()
+        loss = loss_fn()
+        if loss.requires_grad:  # EMAModule: no gradient through its loop
+            loss.backward()
         sync(device)
         peak = torch.cuda.max_memory_allocated(device) - base
         return dict(bytes=peak, method='cuda max_memory_allocated')

@@ -94,3 +94,24 @@ def test_deadline_must_be_whole_seconds(tmp_path):
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert '--deadline takes whole seconds' in proc.stderr
+
+
+def test_summary_regenerates_from_the_committed_results_folder(tmp_path):
+    """The results folder stands alone: without the GPU machine's work dir
+    the summary reads the run copies in runs/ (the first H200 run's)."""
+    import shutil
+    src = osp.join(REPO, 'docs', 'gpu', '2026-11-27_NVIDIA-H200')
+    out = tmp_path / 'h200'
+    shutil.copytree(src, out)
+    spec = importlib.util.spec_from_file_location(
+        'gpu_summary', osp.join(REPO, 'tools', 'gpu_summary.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    summary = tool.main([str(out), '--work', str(tmp_path / 'no_work')])
+    assert summary['env']['gpu'] == 'NVIDIA H200'
+    assert set(summary['toy']) == {'toy_bfloat16', 'toy_float16'}
+    assert summary['camvid']['camvid_hemnet']['val_mIoU'] == pytest.approx(
+        28.05, abs=1e-4)
+    assert summary['camvid']['camvid_emanet']['precision'] == 'bfloat16'
+    assert (out / 'summary.md').read_text() == open(
+        osp.join(src, 'summary.md')).read()

@@ -70,9 +70,12 @@ def test_forward_runs_in_bf16_inside_the_context():
     assert model(torch.randn(3, 4)).dtype == torch.float32
 
 
-def _toy_steps(toy_config, root, optim_cfg, steps=2, device='cpu'):
-    """Training steps of the toy segmentor on 4 images; their log dicts."""
+def _toy_steps(toy_config, root, dtype, steps=2, device='cpu'):
+    """Training steps of the toy segmentor on 4 images in the precision
+    that the CLI's ``--amp-dtype dtype`` sets; their log dicts."""
+    from hemnet_mmseg.cli.train import set_precision
     cfg = Config.fromfile(toy_config)
+    set_precision(cfg, dtype)
     init_default_scope('mmseg')
     ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     ds_cfg.data_root = root
@@ -80,8 +83,7 @@ def _toy_steps(toy_config, root, optim_cfg, steps=2, device='cpu'):
     batch = pseudo_collate([dataset[i] for i in range(4)])
     torch.manual_seed(0)
     model = MODELS.build(replace_syncbn(cfg.model.to_dict())).to(device)
-    wrapper = build_optim_wrapper(model, dict(cfg.optim_wrapper,
-                                              **optim_cfg))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     return [model.train_step(batch, wrapper) for _ in range(steps)]
 
 
@@ -103,8 +105,7 @@ def test_bf16_training_step_of_the_toy_segmentor_is_finite(
         return real_softmax(x, *args, **kwargs)
 
     monkeypatch.setattr(F, 'softmax', spy)
-    logs = _toy_steps(toy, tiny_toy_root,
-                      dict(type='AutocastOptimWrapper', dtype='bfloat16'))
+    logs = _toy_steps(toy, tiny_toy_root, 'bfloat16')
     for log in logs:
         assert all(torch.isfinite(v).all() for v in log.values())
     assert seen and all(d == torch.float32 for d in seen), set(seen)
@@ -112,12 +113,20 @@ def test_bf16_training_step_of_the_toy_segmentor_is_finite(
 
 @pytest.mark.cuda
 @needs_cuda
-@pytest.mark.parametrize('optim_cfg', [
-    dict(type='AutocastOptimWrapper', dtype='bfloat16'),
-    dict(type='AmpOptimWrapper', loss_scale='dynamic')])
-def test_cuda_mixed_precision_training_step(repo, tiny_toy_root, optim_cfg):
+@pytest.mark.parametrize('dtype', ['bfloat16', 'float16', 'auto'])
+def test_cuda_mixed_precision_training_step(repo, tiny_toy_root, dtype):
+    """Through the CLI's own set_precision, from a config that asks for
+    bf16 where supported (the first GPU run merged AmpOptimWrapper into
+    that config by hand and passed it ``fallback_float32``)."""
     import os.path as osp
+
+    from hemnet_mmseg.cli.train import set_precision
     toy = osp.join(repo, 'configs', 'hemnet',
                    'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
-    for log in _toy_steps(toy, tiny_toy_root, optim_cfg, device='cuda'):
+    cfg = Config.fromfile(toy)
+    set_precision(cfg, dtype)
+    expected = 'AmpOptimWrapper' if dtype != 'bfloat16' else \
+        'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.type == expected
+    for log in _toy_steps(toy, tiny_toy_root, dtype, device='cuda'):
         assert all(torch.isfinite(v).all() for v in log.values())
