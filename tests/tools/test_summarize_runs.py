@@ -138,3 +138,18 @@ def test_committed_round_one_runs_summarize(repo):
     assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
     assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | yes | no | ' \
         'float32 |' in text
+
+
+def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path):
+    """While a study runs, the main table lists its single-seed methods
+    (saying so) rather than staying empty; with two seeds of any method,
+    only those are shown (test above)."""
+    runs = tmp_path / 'runs'
+    _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0, 90.0)
+    _run(runs, 'emanet_seed0', 0, [(200, 29.0), (300, 39.5)], 79.0, 88.0,
+         head=EMA)
+    text = _tool().main(['--runs', str(runs)])
+    main = text.split('#### Every method')[0]
+    assert 'One seed of each method so far' in main
+    assert '| hemnet | 1 | 0 | 40.00 |' in main
+    assert '| emanet | 1 | 0 | 39.50 |' in main

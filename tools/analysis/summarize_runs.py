@@ -148,8 +148,12 @@ def rise_over_last_third(curve: Dict[int, float]) -> Optional[float]:
 
 def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
     main = {m: rs for m, rs in by_method.items() if len(rs) > 1}
+    note = []
+    if not main:  # a study under way: one seed of each so far
+        main = dict(by_method)
+        note = ['One seed of each method so far: no std yet.', '']
     lines = ['#### Main comparison: val mIoU (final iteration), '
-             'mean ± std over seeds', '',
+             'mean ± std over seeds', ''] + note + [
              '| Method | runs | seeds | val mIoU | mean mIoU by iteration | '
              'rise over the last third | config |',
              '| --- | --- | --- | --- | --- | --- | --- |']
