@@ -43,6 +43,19 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
     except (UserError, BadSampleError) as err:
         print(f'{prog}: error: {one_line(err)}', file=sys.stderr)
         sys.exit(2)
+    finally:
+        close_distributed()
+
+
+def close_distributed() -> None:
+    """Destroy the default process group, if any, before the interpreter
+    exits. Left to finalisation, gloo's worker threads can abort a finished
+    run (SIGABRT, "terminate called without an active exception",
+    pytorch/pytorch#190489; seen here once in a two-process CPU training).
+    Local teardown only: no collective, so it cannot hang on a lost rank."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def add_cfg_options(parser) -> None:

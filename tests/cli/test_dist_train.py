@@ -66,3 +66,26 @@ def test_two_process_gloo_training_keeps_bases_in_sync(
     assert torch.equal(end[0], end[1])
     log = next(work_dir.glob('*/*.log')).read_text()
     assert 'gloo' in log and 'mIoU' in log
+
+
+def test_the_tools_destroy_their_process_group_on_the_way_out(tmp_path):
+    """run_main tears the gloo group down itself, also after an error, so
+    interpreter finalisation cannot abort a finished run (the two-process
+    test above died once with SIGABRT at exit before this)."""
+    import torch.distributed as dist
+
+    from hemnet_mmseg.cli.common import UserError, run_main
+
+    def main_fn(fail):
+        dist.init_process_group(
+            'gloo', init_method=f'file://{tmp_path / "store"}{fail}',
+            rank=0, world_size=1)
+        assert dist.is_initialized()
+        if fail:
+            raise UserError('bad input')
+
+    run_main('train', main_fn, 0)
+    assert not dist.is_initialized()
+    with pytest.raises(SystemExit):
+        run_main('train', main_fn, 1)
+    assert not dist.is_initialized()
