@@ -2,7 +2,7 @@
 
 A GPU machine may see only the checkout (no ``../shared``, no network), so
 everything the check needs travels inside it, in ``gpu_inputs/`` (ignored by
-git, about 25 MB):
+git, about 30 MB):
 
 * ``wheelhouse/``: the stack's wheels and mmcv's source for a machine whose
   Python already holds a CUDA torch (copied from
