@@ -65,8 +65,10 @@ class HEMHead(EMAHead):
     T eval = T, beta 1, gradient through the loop, normalised bases, and the
     momentum-updated mu(0). The configs state T 3 and eta 0.5 explicitly.
     The first CamVid study (600 iterations, raw mixing) could not separate
-    any eta or T from another beyond seed noise in mIoU; the second round's
-    outcome and the evidence behind each default are in
+    any eta or T from another beyond seed noise in mIoU; the second round
+    (1600 iterations, unit mixing; under way) has not separated HEMNet from
+    EMANet at T 3 either, and the defaults stay until its depth and
+    flat-E-step runs exist. Its outcome and the evidence behind each default:
     ``docs/camvid_study.md``.
 
     Args:
