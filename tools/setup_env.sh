@@ -14,9 +14,9 @@
 #                  and pip's cached CPU-only wheel is bypassed). Default: the
 #                  build hides the GPU (CUDA_VISIBLE_DEVICES=), so mmcv gets
 #                  CPU ops only: HEMNet and EMANet call no mmcv CUDA op.
-#   HEMNET_NO_DEPS 1: install with pip --no-deps, naming the stack's direct
-#                  dependencies from requirements/deps.txt instead of letting
-#                  pip resolve them: for an offline image that supplies the
+#   HEMNET_NO_DEPS 1: install with pip --no-deps, naming everything the stack
+#                  imports (requirements/deps.txt) instead of letting pip
+#                  resolve it: for an offline image that supplies the
 #                  heavy ones under other names (opencv-python-headless where
 #                  mmengine asks for opencv-python), e.g. the GPU machines
 #   PIP_FIND_LINKS, PIP_NO_INDEX  pip's own: local wheels, no network
@@ -67,24 +67,24 @@ if [ "$VENV" != none ] && [ ! -x "$ENVPY" ]; then
     "$PY" -m venv "$VENV"
   fi
 fi
-PIP="$ENVPY -m pip --disable-pip-version-check"
-if [ "$NODEPS" = 1 ]; then PIP="$PIP install --no-deps"; else PIP="$PIP install"; fi
-$PIP -q 'setuptools<82' wheel ninja
+INSTALL="$ENVPY -m pip --disable-pip-version-check install"
+[ "$NODEPS" = 1 ] && INSTALL="$INSTALL --no-deps"
+$INSTALL -q 'setuptools<82' wheel ninja
 REQS=(-r requirements/runtime.txt -r requirements/tests.txt)
 [ "$TORCH" = pinned ] && REQS+=(-r requirements/torch.txt)
 [ "$NODEPS" = 1 ] && REQS+=(-r requirements/deps.txt)
-$PIP -q "${REQS[@]}"
+$INSTALL -q "${REQS[@]}"
 if ! $ENVPY -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
   if [ "${MMCV_CUDA_OPS:-0}" = 1 ]; then
     echo "setup: building mmcv 2.1.0 with its CUDA kernels (long)" >&2
-    FORCE_CUDA=1 MMCV_WITH_OPS=1 $PIP --no-cache-dir --no-build-isolation mmcv==2.1.0
-  elif ! $PIP -q --only-binary=mmcv mmcv==2.1.0 2>/dev/null; then
+    FORCE_CUDA=1 MMCV_WITH_OPS=1 $INSTALL --no-cache-dir --no-build-isolation mmcv==2.1.0
+  elif ! $INSTALL -q --only-binary=mmcv mmcv==2.1.0 2>/dev/null; then
     echo "setup: no mmcv 2.1.0 wheel found on PIP_FIND_LINKS; building its" \
          "CPU ops from source (about 20 minutes on 2 cores, once)" >&2
-    CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 $PIP --no-build-isolation mmcv==2.1.0
+    CUDA_VISIBLE_DEVICES= MMCV_WITH_OPS=1 $INSTALL --no-build-isolation mmcv==2.1.0
   fi
 fi
-$PIP -q --no-deps --no-build-isolation -e .
+$INSTALL -q --no-deps --no-build-isolation -e .
 $ENVPY -c 'import hemnet_mmseg, mmcv.ops; from mmseg.registry import MODELS; assert MODELS.get("HEMHead")'
 echo "$want" > "$STAMP"
 echo "setup: ready ($ENVPY, torch $($ENVPY -c 'import torch; print(torch.__version__)'))"
