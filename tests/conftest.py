@@ -25,6 +25,26 @@ def toy_config():
 
 
 @pytest.fixture(scope='session')
+def toy_emanet_config():
+    return TOY_EMANET
+
+
+def load_repo_tool(name, folder='tools/analysis'):
+    """Import ``<folder>/<name>.py`` of the repository as a module."""
+    import importlib.util
+    path = osp.join(REPO, folder, f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+    return load_repo_tool
+
+
+@pytest.fixture(scope='session')
 def tiny_toy_root(tmp_path_factory):
     """A generated toy data set: 16 train, 4 val images of 64x64."""
     from hemnet_mmseg.datasets.toy_shapes_generator import generate

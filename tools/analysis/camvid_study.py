@@ -21,6 +21,12 @@ order, this script:
    ``--commit``, commits exactly those files, so that an interrupted study
    loses at most the run in progress.
 
+One driver at a time: ``run`` holds an exclusive lock on
+``work_dirs/<study>/driver.lock`` while it works, and a second ``run`` of the
+same study exits at once naming the process that holds it (two drivers would
+train the same run side by side in one work dir). The lock goes with the
+process, so a killed driver leaves nothing to clean up.
+
 Usage::
 
     python tools/analysis/camvid_study.py run docs/results/camvid2/plan.json \
@@ -28,6 +34,8 @@ Usage::
     python tools/analysis/camvid_study.py status docs/results/camvid2/plan.json
 """
 import argparse
+import errno
+import fcntl
 import glob
 import json
 import os
@@ -36,7 +44,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import List, Optional
+from typing import IO, List, Optional
 
 REPO = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
@@ -74,6 +82,36 @@ def save_plan(path: str, plan: dict) -> None:
 def data_options(root: str) -> List[str]:
     return [f'{loader}.dataset.data_root={root}' for loader in
             ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+
+
+def study_work_root(plan: dict, work_root: str) -> str:
+    """``<work_root>/<study>``: the work dirs of one study's runs."""
+    return osp.join(work_root, osp.basename(osp.normpath(plan['runs_dir'])))
+
+
+def acquire_driver_lock(root: str) -> IO:
+    """Hold ``<root>/driver.lock`` for the life of this process, or exit
+    naming the process that holds it."""
+    os.makedirs(root, exist_ok=True)
+    path = osp.join(root, 'driver.lock')
+    handle = open(path, 'a+')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        handle.seek(0)
+        holder = handle.read().strip() or 'unknown'
+        handle.close()
+        raise SystemExit(
+            f'camvid_study: another driver (pid {holder}) is running this '
+            f'study: {path} is locked; stop it first (two drivers would '
+            'train the same run side by side)')
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f'{os.getpid()}\n')
+    handle.flush()
+    return handle
 
 
 def session_dirs(work: str) -> List[str]:
@@ -159,9 +197,8 @@ def measure_regime(entry: dict, head: dict, ckpt: str, work: str,
             json.dump(data, f, indent=1)
 
 
-def run_one(plan: dict, entry: dict, commit: str) -> dict:
-    study = osp.basename(osp.normpath(plan['runs_dir']))
-    work = osp.join(REPO, 'work_dirs', study, entry['name'])
+def run_one(plan: dict, entry: dict, commit: str, work_root: str) -> dict:
+    work = osp.join(study_work_root(plan, work_root), entry['name'])
     out = osp.join(REPO, plan['runs_dir'], entry['name'])
     os.makedirs(work, exist_ok=True)
     log = osp.join(work, 'study_driver.log')
@@ -220,6 +257,14 @@ def git_commit_paths(paths: List[str], message: str) -> None:
 
 def cmd_run(args) -> None:
     plan = load_plan(args.plan)
+    lock = acquire_driver_lock(study_work_root(plan, args.work_root))
+    try:
+        run_plan(args, plan)
+    finally:
+        lock.close()
+
+
+def run_plan(args, plan: dict) -> None:
     for entry in plan['runs']:
         if entry.get('status') == 'done' or (args.only and
                                              entry['name'] not in args.only):
@@ -227,7 +272,7 @@ def cmd_run(args) -> None:
         print(f'== {entry["name"]}: training {entry["config"]} seed '
               f'{entry["seed"]} {" ".join(entry.get("cfg_options", []))}',
               flush=True)
-        result = run_one(plan, entry, git_commit())
+        result = run_one(plan, entry, git_commit(), args.work_root)
         plan = load_plan(args.plan)  # the file may have been edited since
         for e in plan['runs']:
             if e['name'] == entry['name']:
@@ -261,6 +306,9 @@ def main(argv: Optional[list] = None) -> None:
     run.add_argument('--only', nargs='+', help='these run names only')
     run.add_argument('--commit', action='store_true',
                      help='commit each finished run and the plan')
+    run.add_argument('--work-root', default=osp.join(REPO, 'work_dirs'),
+                     help='where the runs train: <work-root>/<study>/<name> '
+                     '(default: work_dirs/ in the repository)')
     status = sub.add_parser('status', help='which runs are done')
     status.add_argument('plan')
     args = parser.parse_args(argv)
