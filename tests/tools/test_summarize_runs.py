@@ -153,3 +153,43 @@ def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path):
     assert 'One seed of each method so far' in main
     assert '| hemnet | 1 | 0 | 40.00 |' in main
     assert '| emanet | 1 | 0 | 39.50 |' in main
+
+
+def test_one_setting_contrasts_are_paired_by_seed(tmp_path):
+    """Pairs of methods that differ in one setting (the kind of head counts
+    as one) are listed, baseline first, with per-seed differences; pairs
+    that differ in two settings or share no seed are not."""
+    runs = tmp_path / 'runs'
+    last = lambda m: [(1600, m)]  # noqa: E731
+    for seed, (ema, hem) in enumerate([(40.0, 41.0), (42.0, 42.5)]):
+        _run(runs, f'emanet_seed{seed}', seed, last(ema), 1, 1, head=EMA)
+        _run(runs, f'hemnet_seed{seed}', seed, last(hem), 1, 1)
+    _run(runs, 'unrolled_T9_seed0', 0, last(39.0), 1, 1,
+         head=dict(HEM, num_stages=9, step_size=1.0))
+    _run(runs, 'hemnet_T9_seed0', 0, last(41.5), 1, 1,
+         head=dict(HEM, num_stages=9))
+    _run(runs, 'hemnet_T9_beta0.1_seed0', 0, last(40.25), 1, 1,
+         head=dict(HEM, num_stages=9, inv_temperature=0.1))
+    _run(runs, 'hemnet_raw_seed0', 0, last(40.5), 1, 1,
+         head=dict(HEM, highway_mixing='raw'))
+    _run(runs, 'hemnet_bf16_seed3', 3, last(30.0), 1, 1,
+         precision='bfloat16')
+    text = _tool().main(['--runs', str(runs)])
+    table = text.split('#### One setting at a time')[1].split('####')[0]
+    rows = [line for line in table.splitlines() if line.startswith('| ')
+            and not line.startswith(('| changed', '| ---'))]
+    assert rows == [
+        '| kind | EMANet -> HEMNet eta 0.5 | emanet | hemnet | 0, 1 | '
+        '+1.00, +0.50 | +0.75 |',
+        # the mixing is not compared where one side has none
+        '| kind | EMANet -> HEMNet eta 0.5 | emanet | hemnet_raw | 0 | '
+        '+0.50 | +0.50 |',
+        '| kind | unrolled EM -> HEMNet eta 0.5 | unrolled_T9 | hemnet_T9 '
+        '| 0 | +2.50 | +2.50 |',
+        '| T train / T eval | 3/3 -> 9/9 | hemnet | hemnet_T9 | 0 | '
+        '+0.50 | +0.50 |',
+        '| beta | 1 -> 0.1 | hemnet_T9 | hemnet_T9_beta0.1 | 0 | -1.25 | '
+        '-1.25 |',
+        '| mixing | raw -> unit | hemnet_raw | hemnet | 0 | +0.50 | '
+        '+0.50 |',
+    ]  # not emanet vs hemnet_T9 (two settings), nor the seed-3 run

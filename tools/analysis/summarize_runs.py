@@ -19,6 +19,9 @@ This prints, or writes into a page between ``<!-- MARKER:start -->`` and
   named ``<method>_seed<k>``) with more than one seed, the mean learning
   curve, its rise over the last third, and the per-class IoU;
 * every method with its head settings and precision;
+* one setting at a time: every pair of methods that differ in one thing
+  (the kind of head: EMANet, unrolled EM, HEMNet at an eta; T; beta;
+  learned mu(0); mixing; precision), val mIoU paired by seed;
 * T eval: val mIoU of the same checkpoints with 2T iterations;
 * the regime each head trained in (share kept, angular fraction, gradient
   ratios), when measured;
@@ -214,6 +217,78 @@ def settings_table(by_method: Dict[str, List[dict]]) -> List[str]:
     return lines
 
 
+# What a contrast may change: one of these, everything else equal.
+CONTRAST_FIELDS = ('kind', 'T train / T eval', 'beta', 'learned mu(0)',
+                   'mixing', 'precision')
+
+
+def contrast_key(run: dict) -> Dict[str, str]:
+    """The settings a contrast compares, with the kind of head as one."""
+    s = settings_row(run)
+    if s['grad'] == 'no':
+        kind = 'EMANet'
+    elif s['eta'] == '1':
+        kind = 'unrolled EM'
+    else:
+        kind = f'HEMNet eta {s["eta"]}'
+    return {'kind': kind, 'T train / T eval': f'{s["t_train"]}/{s["t_eval"]}',
+            'beta': s['beta'], 'learned mu(0)': s['learned'],
+            # eta 1 takes the M-step whole: no mixing to compare
+            'mixing': s['mixing'] if kind.startswith('HEMNet') else None,
+            'precision': s['precision'] + ('' if s['em32'] == 'yes' else
+                                           ', EM too')}
+
+
+def _contrast_order(field: str, value: str) -> tuple:
+    """From which value to which a contrast reads (the baseline first)."""
+    if field == 'kind':
+        return (['EMANet', 'unrolled EM'].index(value)
+                if not value.startswith('HEMNet') else 2, value)
+    if field == 'T train / T eval':
+        return tuple(int(v) for v in value.split('/'))
+    if field == 'beta':
+        return (-float(value),)  # from the default 1 to a flatter E-step
+    return (value,)
+
+
+def contrast_table(by_method: Dict[str, List[dict]]) -> List[str]:
+    keys = {m: contrast_key(rs[0]) for m, rs in by_method.items()}
+    rows = []
+    for a in sorted(by_method):
+        for b in sorted(by_method):
+            diff = [f for f in CONTRAST_FIELDS if keys[a][f] != keys[b][f]
+                    and None not in (keys[a][f], keys[b][f])]
+            if len(diff) != 1:
+                continue
+            field = diff[0]
+            if _contrast_order(field, keys[a][field]) >= _contrast_order(
+                    field, keys[b][field]):
+                continue
+            miou_a = {r['seed']: r['miou'] for r in by_method[a]}
+            miou_b = {r['seed']: r['miou'] for r in by_method[b]}
+            seeds = sorted(set(miou_a) & set(miou_b))
+            if not seeds:
+                continue
+            deltas = [miou_b[k] - miou_a[k] for k in seeds]
+            rows.append((CONTRAST_FIELDS.index(field), keys[a][field], a, b,
+                         f'| {field} | {keys[a][field]} -> {keys[b][field]} '
+                         f'| {a} | {b} | ' + ', '.join(map(str, seeds)) +
+                         ' | ' + ', '.join(f'{d:+.2f}' for d in deltas) +
+                         f' | {statistics.mean(deltas):+.2f} |'))
+    if not rows:
+        return []
+    return ['', '#### One setting at a time: val mIoU of the second method '
+            'minus the first, paired by seed', '',
+            'Every pair of methods that differ in exactly one setting (the '
+            'kind of head counts as one: EMANet trains without gradient '
+            'through its EM, unrolled EM with it at eta 1, HEMNet at eta < '
+            '1). Read a difference against the seed std of the main '
+            'comparison.', '',
+            '| changed | from -> to | first | second | seeds | per seed | '
+            'mean |', '| --- | --- | --- | --- | --- | --- | --- |'] + [
+                row[-1] for row in sorted(rows)]
+
+
 def t_eval_table(runs: List[dict]) -> List[str]:
     evaluated = [r for r in runs if r['evals']]
     if not evaluated:
@@ -298,7 +373,8 @@ def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
 def tables(runs: List[dict], runs_dir: str, link_base: str) -> str:
     by_method = group(runs)
     return '\n'.join(main_table(by_method) + settings_table(by_method) +
-                     t_eval_table(runs) + regime_table(runs) +
+                     contrast_table(by_method) + t_eval_table(runs) +
+                     regime_table(runs) +
                      runs_table(runs, runs_dir, link_base))
 
 
