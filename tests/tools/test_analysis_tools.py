@@ -1,25 +1,14 @@
 """tools/analysis run end to end on tiny settings and write what they
 document; the mechanism the math guarantees holds on the pure functions."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
 import cv2
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-
-def load_tool(name):
-    path = osp.join(REPO, 'tools', 'analysis', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gradient_flow_random_head(tmp_path):
+def test_gradient_flow_random_head(tmp_path, load_tool):
     tool = load_tool('gradient_flow')
     out = tmp_path / 'gf.json'
     tool.main(['--out', str(out), '--etas', '1.0', '0.5', '--max-stages',
@@ -44,7 +33,7 @@ def test_gradient_flow_random_head(tmp_path):
             'mu0_grad_Tmax'} <= set(ratio)
 
 
-def test_highway_regime_random_head(tmp_path):
+def test_highway_regime_random_head(tmp_path, load_tool):
     tool = load_tool('highway_regime')
     out = tmp_path / 'hr.json'
     data = tool.main(['--out', str(out), '--etas', '1.0', '0.5',
@@ -68,13 +57,13 @@ def test_highway_regime_random_head(tmp_path):
     assert all(r['mu0_ratio'] > 0 for r in rows.values())
 
 
-def test_gradient_flow_bad_eta_is_rejected(tmp_path):
+def test_gradient_flow_bad_eta_is_rejected(tmp_path, load_tool):
     tool = load_tool('gradient_flow')
     with pytest.raises(SystemExit):
         tool.main(['--out', str(tmp_path / 'x.json'), '--etas', '1.5'])
 
 
-def test_em_convergence_random(tmp_path):
+def test_em_convergence_random(tmp_path, load_tool):
     tool = load_tool('em_convergence')
     out = tmp_path / 'emc.json'
     data = tool.main(['--out', str(out), '--max-stages', '6',
@@ -90,7 +79,7 @@ def test_em_convergence_random(tmp_path):
 
 @pytest.mark.slow
 def test_tools_on_a_trained_checkpoint(toy_trained, toy_config,
-                                       tiny_toy_root, tmp_path):
+                                       tiny_toy_root, tmp_path, load_tool):
     work_dir, _ = toy_trained
     ckpt = osp.join(work_dir, 'iter_4.pth')
     # the config's data root is relative; point it at the tiny data set

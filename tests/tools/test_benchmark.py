@@ -1,17 +1,10 @@
 """tools/analysis/benchmark.py runs on tiny shapes and writes its fields.
 (No timing thresholds here: the tool and its JSON are the benchmark.)"""
-import importlib.util
 import json
-import os.path as osp
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def test_benchmark_quick_writes_documented_fields(tmp_path):
-    path = osp.join(REPO, 'tools', 'analysis', 'benchmark.py')
-    spec = importlib.util.spec_from_file_location('tool_benchmark', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
+    tool = load_tool('benchmark')
     out = tmp_path / 'bench.json'
     tool.main(['--quick', '--out', str(out), '--skip', 'segmentor',
                '--max-stages', '2', '--device', 'cpu'])

@@ -1,6 +1,5 @@
 """tools/gpu_check.sh: its CPU rehearsal runs every step on tiny sizes and
 writes the results folder; tools/prepare_gpu_inputs.py builds its inputs."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -18,11 +17,8 @@ needs_shared = pytest.mark.skipif(
 
 
 @pytest.fixture(scope='module')
-def gpu_inputs(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location(
-        'prepare', osp.join(REPO, 'tools', 'prepare_gpu_inputs.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+def gpu_inputs(tmp_path_factory, load_tool):
+    tool = load_tool('prepare_gpu_inputs', folder='tools')
     out = tmp_path_factory.mktemp('gpu_inputs')
     manifest = tool.main(['--out', str(out), '--limit', '4'])
     return out, manifest
@@ -96,17 +92,15 @@ def test_deadline_must_be_whole_seconds(tmp_path):
     assert '--deadline takes whole seconds' in proc.stderr
 
 
-def test_summary_regenerates_from_the_committed_results_folder(tmp_path):
+def test_summary_regenerates_from_the_committed_results_folder(
+        tmp_path, load_tool):
     """The results folder stands alone: without the GPU machine's work dir
     the summary reads the run copies in runs/ (the first H200 run's)."""
     import shutil
     src = osp.join(REPO, 'docs', 'gpu', '2026-11-27_NVIDIA-H200')
     out = tmp_path / 'h200'
     shutil.copytree(src, out)
-    spec = importlib.util.spec_from_file_location(
-        'gpu_summary', osp.join(REPO, 'tools', 'gpu_summary.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('gpu_summary', folder='tools')
     summary = tool.main([str(out), '--work', str(tmp_path / 'no_work')])
     assert summary['env']['gpu'] == 'NVIDIA H200'
     assert set(summary['toy']) == {'toy_bfloat16', 'toy_float16'}

@@ -1,11 +1,9 @@
 """summarize_runs turns run folders into tables and updates a page."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # MMEngine's per-class table in a run's log
 TABLE = """
 11/27 - mmengine - INFO - per class results:
@@ -24,12 +22,9 @@ EMA = dict(type='EMAHead', num_stages=3, num_stages_eval=None, momentum=0.1,
            normalize_bases=True, highway_mixing=None, learn_bases=False)
 
 
-def _tool():
-    path = osp.join(REPO, 'tools', 'analysis', 'summarize_runs.py')
-    spec = importlib.util.spec_from_file_location('tool_summarize', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+@pytest.fixture(scope='module')
+def tool(load_tool):
+    return load_tool('summarize_runs')
 
 
 def _run(root, name, seed, mious, sky, road, head=HEM, **extra):
@@ -67,20 +62,20 @@ def _eval(run_dir, label, t_eval, miou):
     (dict(HEM, num_stages_eval=6, learn_bases=True, inv_temperature=0.1),
      dict(t_train='3', t_eval='6', learned='yes', beta='0.1')),
 ])
-def test_settings_come_from_run_json(head, expected):
-    row = _tool().settings_row(dict(decode_head=head))
+def test_settings_come_from_run_json(head, expected, tool):
+    row = tool.settings_row(dict(decode_head=head))
     assert row.items() >= expected.items(), row
 
 
-def test_rise_over_last_third():
-    rise = _tool().rise_over_last_third
+def test_rise_over_last_third(tool):
+    rise = tool.rise_over_last_third
     # 2/3 of 1600 is 1066.7: interpolated between 1000 and 1200
     curve = {200: 10.0, 1000: 30.0, 1200: 33.0, 1600: 40.0}
     assert rise(curve) == pytest.approx(40.0 - (30.0 + 3.0 / 3))
     assert rise({600: 30.0}) is None
 
 
-def test_tables_and_page_update(tmp_path):
+def test_tables_and_page_update(tmp_path, tool):
     runs = tmp_path / 'runs'
     h0 = _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0,
               90.0)
@@ -104,8 +99,8 @@ def test_tables_and_page_update(tmp_path):
     page = tmp_path / 'study.md'
     page.write_text('intro\n<!-- round2:start -->\nold\n'
                     '<!-- round2:end -->\noutro\n')
-    text = _tool().main(['--runs', str(runs), '--update', str(page),
-                         '--marker', 'round2'])
+    text = tool.main(['--runs', str(runs), '--update', str(page),
+                      '--marker', 'round2'])
     main, rest = text.split('#### Every method')
     assert ('| hemnet | 2 | 0, 1 | 41.00 ± 1.41 | 200: 30.50, 300: 41.00 | '
             '+10.50 |') in main  # rise from 2/3 of 300 (200) to 300
@@ -129,18 +124,18 @@ def test_tables_and_page_update(tmp_path):
     assert new.startswith('intro') and new.rstrip().endswith('outro')
 
 
-def test_committed_round_one_runs_summarize(repo):
+def test_committed_round_one_runs_summarize(repo, tool):
     """The committed first-round runs still give their published numbers
     (their settings now come from run.json)."""
-    text = _tool().main(['--runs', osp.join(repo, 'docs', 'results',
-                                            'camvid')])
+    text = tool.main(['--runs', osp.join(repo, 'docs', 'results',
+                                         'camvid')])
     assert '| hemnet | 3 | 0, 1, 2 | 35.45 ± 0.20 |' in text
     assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
     assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | yes | no | ' \
         'float32 |' in text
 
 
-def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path):
+def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path, tool):
     """While a study runs, the main table lists its single-seed methods
     (saying so) rather than staying empty; with two seeds of any method,
     only those are shown (test above)."""
@@ -148,14 +143,14 @@ def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path):
     _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0, 90.0)
     _run(runs, 'emanet_seed0', 0, [(200, 29.0), (300, 39.5)], 79.0, 88.0,
          head=EMA)
-    text = _tool().main(['--runs', str(runs)])
+    text = tool.main(['--runs', str(runs)])
     main = text.split('#### Every method')[0]
     assert 'One seed of each method so far' in main
     assert '| hemnet | 1 | 0 | 40.00 |' in main
     assert '| emanet | 1 | 0 | 39.50 |' in main
 
 
-def test_one_setting_contrasts_are_paired_by_seed(tmp_path):
+def test_one_setting_contrasts_are_paired_by_seed(tmp_path, tool):
     """Pairs of methods that differ in one setting (the kind of head counts
     as one) are listed, baseline first, with per-seed differences; pairs
     that differ in two settings or share no seed are not."""
@@ -174,7 +169,7 @@ def test_one_setting_contrasts_are_paired_by_seed(tmp_path):
          head=dict(HEM, highway_mixing='raw'))
     _run(runs, 'hemnet_bf16_seed3', 3, last(30.0), 1, 1,
          precision='bfloat16')
-    text = _tool().main(['--runs', str(runs)])
+    text = tool.main(['--runs', str(runs)])
     table = text.split('#### One setting at a time')[1].split('####')[0]
     rows = [line for line in table.splitlines() if line.startswith('| ')
             and not line.startswith(('| changed', '| ---'))]
