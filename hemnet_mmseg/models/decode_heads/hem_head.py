@@ -70,8 +70,8 @@ class HEMHead(EMAHead):
     from EMANet at T 3 (3 seeds: 45.08 +- 1.37 against 44.38 +- 0.71, ahead
     at each seed), nor HEMNet from unrolled EM or EMANet at T 9 and
     beta 1 or 0.1, with or without learned mu(0) (one seed so far), and no
-    head gained from T 9. The defaults stay until its seed-1 depth and
-    flat E-step runs exist.
+    head gained consistently from T 9. The defaults stay until its seed-1
+    depth and flat E-step runs exist.
     Its outcome and the evidence behind each default:
     ``docs/camvid_study.md``.
 
