@@ -113,7 +113,7 @@ def test_tables_and_page_update(tmp_path, tool):
         'bfloat16 | yes |' in rest
     # T eval: the run's own validation (T 3) next to its re-evaluation
     assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 | +1.50 |' in rest
-    assert '2T - T, mean over runs: hemnet +1.50 (1 runs)' in rest
+    assert '2T - T, mean over runs: hemnet +1.50 (1 run)' in rest
     assert '200: 30.00, 300: 40.00' in rest
     # the regime at the run's own eta and mixing, not the counterfactual
     assert '| hemnet_seed0 | 0.5 | unit | 10.6 | 0.500 | 0.501 | 0.65 | ' \

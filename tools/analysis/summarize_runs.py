@@ -317,7 +317,7 @@ def t_eval_table(runs: List[dict]) -> List[str]:
         lines.append(f'| {r["name"]} | {r["decode_head"]["type"]} | {t} | '
                      + ' | '.join(cells) + ' |')
     lines += ['', '2T - T, mean over runs: ' + ', '.join(
-        f'{m} {statistics.mean(g):+.2f} ({len(g)} runs)'
+        f'{m} {statistics.mean(g):+.2f} ({len(g)} run{"s" * (len(g) != 1)})'
         for m, g in sorted(gains.items()))]
     return lines
 
