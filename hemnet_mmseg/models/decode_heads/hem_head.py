@@ -66,7 +66,7 @@ class HEMHead(EMAHead):
     momentum-updated mu(0). The configs state T 3 and eta 0.5 explicitly.
     The first CamVid study (600 iterations, raw mixing) could not separate
     any eta or T from another beyond seed noise in mIoU; the second round
-    (1600 iterations, unit mixing; 17 of 19 runs) has not separated HEMNet
+    (1600 iterations, unit mixing; 18 of 19 runs) has not separated HEMNet
     from EMANet at T 3 (3 seeds: 45.08 +- 1.37 against 44.38 +- 0.71, ahead
     at each seed), nor from unrolled EM or EMANet at T 9 (2 seeds: 44.50
     +- 0.95, 44.70 +- 0.31, 45.18 +- 0.41), at beta 0.1 or with learned
