@@ -150,6 +150,14 @@ def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path, tool):
     assert '| emanet | 1 | 0 | 39.50 |' in main
 
 
+def test_counts_say_run_for_one(tmp_path, tool):
+    runs = tmp_path / 'runs'
+    _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0, 90.0)
+    text = tool.main(['--runs', str(runs)])
+    assert '\n1 run, 0.2 CPU hours' in text
+    assert '1 runs' not in text
+
+
 def test_one_setting_contrasts_are_paired_by_seed(tmp_path, tool):
     """Pairs of methods that differ in one setting (the kind of head counts
     as one) are listed, baseline first, with per-seed differences; pairs

@@ -112,6 +112,11 @@ def method_of(name: str) -> str:
     return re.sub(r'_seed\d+$', '', name)
 
 
+def n_runs(n: int) -> str:
+    """'1 run', '3 runs'."""
+    return f'{n} run' + 's' * (n != 1)
+
+
 def fmt_mean_std(values: List[float]) -> str:
     if len(values) == 1:
         return f'{values[0]:.2f}'
@@ -317,7 +322,7 @@ def t_eval_table(runs: List[dict]) -> List[str]:
         lines.append(f'| {r["name"]} | {r["decode_head"]["type"]} | {t} | '
                      + ' | '.join(cells) + ' |')
     lines += ['', '2T - T, mean over runs: ' + ', '.join(
-        f'{m} {statistics.mean(g):+.2f} ({len(g)} run{"s" * (len(g) != 1)})'
+        f'{m} {statistics.mean(g):+.2f} ({n_runs(len(g))})'
         for m, g in sorted(gains.items()))]
     return lines
 
@@ -364,8 +369,8 @@ def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
             f'{r["wall_s"] / 60:.1f} min | {r["device"]} | {r["date"]} | '
             f'[log]({log}) |')
     hours = sum(r['wall_s'] for r in runs) / 3600
-    lines += ['', f'{len(runs)} runs, {hours:.1f} CPU hours of wall time in '
-              'all (training, validation and, where made, the '
+    lines += ['', f'{n_runs(len(runs))}, {hours:.1f} CPU hours of wall '
+              'time in all (training, validation and, where made, the '
               're-evaluation and regime measurements).']
     return lines
 
