@@ -2,9 +2,11 @@
 MMSegmentation 1.x.
 
 Importing the package registers ``HEMHead`` (and the project's data sets) in
-mmseg's registries, makes ``hemnet_mmseg::`` config paths resolve, and
+mmseg's registries, makes ``hemnet_mmseg::`` config paths resolve,
 allow-lists the globals genuine MMEngine checkpoints need for torch's
-weights-only loader.
+weights-only loader, and makes that loader (with ``weights_only=True``
+passed explicitly, and the config text stored in a checkpoint never
+executed) MMEngine's loader for local checkpoint files.
 
 Paper: Song, Kim, Shim, *Improving Gradient Flow with Unrolled Highway
 Expectation Maximization*, AAAI 2021, https://arxiv.org/abs/2012.04926.
@@ -16,10 +18,12 @@ import warnings
 warnings.filterwarnings(
     'ignore', message='pkg_resources is deprecated', category=UserWarning)
 
-from .utils import register_config_prefix, register_safe_globals  # noqa
+from .utils import (register_checkpoint_loader, register_config_prefix,  # noqa
+                    register_safe_globals)
 from .version import __version__  # noqa: E402
 
 register_safe_globals()
+register_checkpoint_loader()
 register_config_prefix()
 
 from . import engine, registry  # noqa: E402,F401

@@ -19,7 +19,8 @@ from mmengine.config import Config, DictAction
 import hemnet_mmseg  # noqa: F401  (before any config is parsed)
 from hemnet_mmseg.datasets import BadSampleError
 from hemnet_mmseg.utils import (  # noqa: F401  (re-exported for the tools)
-    UserError, check_checkpoint_file, load_config, replace_syncbn)
+    UserError, check_checkpoint_file, load_config, refuse_unsafe_load_variable,
+    replace_syncbn)
 
 
 def one_line(err: Exception) -> str:
@@ -39,6 +40,7 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
     :class:`~hemnet_mmseg.datasets.BadSampleError` from the data) into one
     line on stderr and exit status 2."""
     try:
+        refuse_unsafe_load_variable()
         main_fn(argv)
     except (UserError, BadSampleError) as err:
         print(f'{prog}: error: {one_line(err)}', file=sys.stderr)

@@ -21,6 +21,13 @@ real object would open a hole:
   classes are allow-listed, so torch refuses to build ``VoidDType``,
   ``ObjectDType``, strings and dates (what structured, object and text
   dtypes pickle as).
+* ``numpy.ndarray``: the real class, called directly
+  (``ndarray((1,), 'O', b'AAAAAAAA')``), builds an object array from raw
+  bytes, whatever ``numpy.dtype`` allows. The name resolves to
+  :class:`CheckpointArray`, an ndarray subclass whose constructor and
+  ``__setstate__`` refuse every dtype that is not a plain numeric one (no
+  object, structured, sub-array or text dtype), and which pickles back as
+  a plain ``numpy.ndarray``; ``_reconstruct`` is narrowed to build only it.
 
 The allow-list is torch's, global to the process: once ``hemnet_mmseg`` is
 imported it applies to every ``torch.load`` in that process. Weights-only
@@ -96,6 +103,71 @@ def checkpoint_dtype(obj: Any, align: bool = False, copy: bool = False
     return dtype
 
 
+def check_array_dtype(dtype: Any) -> np.dtype:
+    """The dtype of an array a checkpoint builds, if it is plain numeric.
+
+    Raises:
+        UnsafeCheckpointError: an object, structured, sub-array, text or
+            date dtype (anything but bool, int, uint, float, complex).
+    """
+    try:
+        resolved = np.dtype(dtype)
+    except (TypeError, ValueError):
+        resolved = None
+    if resolved is None or resolved.hasobject or resolved.fields is not None \
+            or resolved.subdtype is not None \
+            or resolved.kind not in NUMERIC_KINDS:
+        raise UnsafeCheckpointError(
+            f'refused numpy array of dtype {dtype!r} while loading a '
+            'checkpoint: hemnet_mmseg allows only arrays of numeric dtypes '
+            '(bool, int, uint, float, complex). The file is not a genuine '
+            'MMEngine checkpoint; it was not loaded.')
+    return resolved
+
+
+class CheckpointArray(np.ndarray):
+    """``numpy.ndarray`` as a checkpoint may build it: numeric dtypes only.
+
+    Registered as ``numpy.ndarray`` in torch's weights-only allow-list. It
+    behaves as an ndarray, and pickles as a plain ``numpy.ndarray``, so a
+    checkpoint saved again (a resumed run) holds no name of this module.
+    """
+
+    def __new__(cls, shape, dtype=float, buffer=None, offset=0,
+                strides=None, order=None):
+        check_array_dtype(dtype)
+        return super().__new__(cls, shape, dtype, buffer, offset, strides,
+                               order)
+
+    def __setstate__(self, state) -> None:
+        # (version, shape, dtype, is_fortran, rawdata) or without version
+        dtype = state[2] if len(state) == 5 else state[1]
+        check_array_dtype(dtype)
+        super().__setstate__(state)
+
+    def __reduce__(self):
+        return self.view(np.ndarray).__reduce__()
+
+
+def checkpoint_reconstruct(subtype: Any, shape: Any, dtype: Any
+                           ) -> CheckpointArray:
+    """``numpy._core.multiarray._reconstruct`` narrowed to
+    :class:`CheckpointArray` of a numeric dtype (the array's real dtype and
+    data arrive next, through its checked ``__setstate__``).
+
+    Raises:
+        UnsafeCheckpointError: another class or a non-numeric dtype.
+    """
+    from numpy._core import multiarray
+    if subtype is not CheckpointArray:
+        raise UnsafeCheckpointError(
+            f'refused numpy _reconstruct of {subtype!r} while loading a '
+            'checkpoint: hemnet_mmseg allows only numpy.ndarray. The file is '
+            'not a genuine MMEngine checkpoint; it was not loaded.')
+    check_array_dtype(dtype)
+    return multiarray._reconstruct(CheckpointArray, shape, dtype)
+
+
 def numeric_dtype_classes() -> List[type]:
     """The ``numpy.dtypes`` classes of the numeric kinds."""
     classes = []
@@ -117,12 +189,12 @@ def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
     """numpy objects in checkpoints, under numpy 2 and numpy 1 names."""
     from numpy._core import multiarray
     items: List[Union[Callable, Tuple[Callable, str]]] = [
-        np.ndarray,
+        (CheckpointArray, 'numpy.ndarray'),
         (checkpoint_dtype, 'numpy.dtype'),
-        (multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (checkpoint_reconstruct, 'numpy._core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy._core.multiarray.scalar'),
         # files written with numpy 1
-        (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (checkpoint_reconstruct, 'numpy.core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy.core.multiarray.scalar'),
     ]
     for cls in numeric_dtype_classes():

@@ -315,3 +315,57 @@ def test_numpy_arrays_of_numeric_dtypes_round_trip(tmp_path):
     for key, value in values.items():
         np.testing.assert_array_equal(loaded[key], value)
         assert loaded[key].dtype == value.dtype
+
+
+class _Call:
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+_OBJECT_DTYPES = ['O', [('a', 'O')], '(1,)O', [('a', 'f8'), ('b', 'O')]]
+
+
+@pytest.mark.parametrize('dtype', _OBJECT_DTYPES + ['U2', 'V8'])
+def test_ndarray_constructor_refuses_object_dtypes(tmp_path, dtype):
+    """Issue 23, item 2: numpy.ndarray((1,), 'O', b'AAAAAAAA') through the
+    allow-list built an object array from raw bytes (a segfault when
+    used). Run in a subprocess: a segfault would take pytest down."""
+    path = tmp_path / 'crafted_ndarray.pth'
+    torch.save(dict(state_dict={}, meta=dict(dataset_meta=dict(
+        palette=_Call(np.ndarray, (1, ), dtype, b'A' * 8)))), str(path))
+    proc = subprocess_load(path)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert 'REFUSED' in proc.stdout and 'refused numpy array' in \
+        proc.stdout, proc.stdout
+
+
+def subprocess_load(path):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, '-c', _LOAD_SCRIPT, str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize('dtype', _OBJECT_DTYPES)
+def test_checkpoint_array_refuses_object_state(dtype):
+    from hemnet_mmseg.utils.safe_checkpoint import CheckpointArray
+    arr = CheckpointArray((1, ), 'f8')
+    with pytest.raises(UnsafeCheckpointError, match='refused numpy array'):
+        arr.__setstate__((1, (1, ), np.dtype(dtype), False, b'A' * 8))
+
+
+def test_loaded_arrays_save_again_as_plain_ndarrays(tmp_path):
+    """A resumed run saves what it loaded: no name of the plugin may enter
+    the new file, which must load in a process without it."""
+    path = tmp_path / 'a.pth'
+    torch.save(dict(a=np.arange(4.0)), str(path))
+    loaded = torch.load(str(path), weights_only=True)
+    again = tmp_path / 'b.pth'
+    torch.save(loaded, str(again))
+    assert not any('hemnet' in n for n in _pickled_globals(again))
+    np.testing.assert_array_equal(
+        torch.load(str(again), weights_only=True)['a'], np.arange(4.0))

@@ -10,40 +10,22 @@ assignment that ``resume`` needs, ``gpu_ids = [...]``, read with
 :func:`ast.literal_eval` (nothing is executed); without such a literal the
 key is dropped.
 
-Covered: every Runner built from a config that lists this hook (the
-plugin's ``_base_/default_runtime.py`` does, and the plugin's tools add it
-to any config), mmseg's own ``tools/train.py`` included. Not covered:
+Since the plugin registers its own weights-only loader for local files
+(:mod:`hemnet_mmseg.utils.checkpoint_loader`), which strips the stored
+config before any hook sees it, this hook is a second line for checkpoints
+that reach a Runner by another loader (a remote scheme). Covered: every
+Runner built from a config that lists this hook (the plugin's
+``_base_/default_runtime.py`` does, and the plugin's tools add it to any
+config), mmseg's own ``tools/train.py`` included. Not covered:
 MMEngine's ``FlexibleRunner`` and the inferencers built from a checkpoint
 alone (``MMSegInferencer(model=None, weights=...)``), which execute the
 config stored in the checkpoint by design; give them a config instead.
 """
-import ast
-from typing import Optional
-
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ...utils.config import literal_assignment
-
-
-def literal_gpu_ids(config_text: str) -> Optional[list]:
-    """``gpu_ids`` of a stored config, read without executing anything.
-
-    Args:
-        config_text (str): the Python text of a dumped MMEngine config.
-
-    Returns:
-        list[int] | None: the top-level ``gpu_ids = [...]`` literal, or None
-        when the text has none, is not Python, or holds something else.
-    """
-    try:
-        value = literal_assignment(ast.parse(config_text), 'gpu_ids')
-    except (SyntaxError, ValueError, LookupError):
-        return None
-    if isinstance(value, (list, tuple)) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return list(value)
-    return None
+from ...utils.checkpoint_loader import literal_gpu_ids  # noqa: F401
+from ...utils.checkpoint_loader import strip_stored_config
 
 
 @HOOKS.register_module()
@@ -54,10 +36,4 @@ class SafeResumeHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        meta = checkpoint.get('meta')
-        if not isinstance(meta, dict) or 'config' not in meta:
-            return
-        text = meta.pop('config')
-        gpu_ids = literal_gpu_ids(text) if isinstance(text, str) else None
-        if gpu_ids is not None:
-            meta['config'] = f'gpu_ids = {gpu_ids!r}\n'
+        strip_stored_config(checkpoint)

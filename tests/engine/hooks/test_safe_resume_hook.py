@@ -82,3 +82,34 @@ def test_plain_runner_from_plugin_config_is_protected(
     cfg.resume, cfg.load_from = True, str(crafted)
     Runner.from_cfg(cfg).train()
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_derived_config_without_the_hook_is_protected(
+        toy_trained, toy_config, tiny_toy_root, tmp_path):
+    """Issue 23, item 1: a downstream config that sets its own custom_hooks
+    (MMEngine replaces lists) loses SafeResumeHook; the plugin's local
+    checkpoint loader strips the stored config all the same."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    marker = tmp_path / 'PWNED'
+    crafted = _crafted(toy_trained[0], tmp_path, marker)
+    derived = tmp_path / 'derived.py'
+    derived.write_text(
+        f'_base_ = [{toy_config!r}]\n'
+        "custom_hooks = [dict(type='EmptyCacheHook', after_iter=False)]\n")
+    cfg = Config.fromfile(str(derived))
+    assert all(h['type'] != 'SafeResumeHook' for h in cfg.custom_hooks)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.data_root = tiny_toy_root
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+    cfg.train_cfg.max_iters = 4
+    work = tmp_path / 'derived_run'
+    work.mkdir()
+    shutil.copy(crafted, work / 'iter_4.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
+    cfg.work_dir = str(work)
+    cfg.resume = True
+    Runner.from_cfg(cfg).train()
+    assert not marker.exists()

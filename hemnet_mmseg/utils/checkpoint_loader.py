@@ -1,0 +1,128 @@
+"""Every local checkpoint MMEngine loads goes through the weights-only
+loader, and the config text stored in it is never executed.
+
+MMEngine reads a local file with ``load_from_local``, the ``CheckpointLoader``
+scheme for paths without a prefix, which calls ``torch.load`` without
+``weights_only``: torch then honours ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+and unpickles anything. ``Runner.resume`` then parses
+``checkpoint['meta']['config']`` with ``Config.fromstring(..., '.py')``,
+which *executes* the text, only to read ``gpu_ids``.
+
+:func:`register_checkpoint_loader` (called when ``hemnet_mmseg`` is
+imported) replaces that scheme, through MMEngine's own extension point
+``CheckpointLoader.register_scheme``, by :func:`load_local_weights_only`:
+``torch.load(..., weights_only=True)`` passed explicitly (torch ignores the
+environment variable then), and the stored config reduced to its
+``gpu_ids = [...]`` literal, read with :func:`ast.literal_eval`. This holds
+for every Runner in a process that imported the plugin, whatever the
+config's hook list: mmseg's own ``tools/train.py`` and ``tools/test.py``
+with ``custom_imports=dict(imports=['hemnet_mmseg'])`` or a
+``hemnet_mmseg::`` base config included.
+
+Not covered: remote schemes (``http://``, ``s3://``, ``pavi://``, ...),
+which MMEngine's own loaders read with torch's default (weights-only since
+torch 2.6 unless that variable is set); a process that never imports
+``hemnet_mmseg``.
+"""
+import ast
+import os
+import os.path as osp
+from typing import Any, Optional
+
+import torch
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .config import literal_assignment
+from .errors import UserError
+
+#: torch's switch that turns weights-only loading off where a caller does
+#: not pass ``weights_only`` explicitly
+UNSAFE_LOAD_VARIABLE = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+
+
+def literal_gpu_ids(config_text: str) -> Optional[list]:
+    """``gpu_ids`` of a stored config, read without executing anything.
+
+    Args:
+        config_text (str): the Python text of a dumped MMEngine config.
+
+    Returns:
+        list[int] | None: the top-level ``gpu_ids = [...]`` literal, or None
+        when the text has none, is not Python, or holds something else.
+    """
+    try:
+        value = literal_assignment(ast.parse(config_text), 'gpu_ids')
+    except (SyntaxError, ValueError, LookupError):
+        return None
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
+    return None
+
+
+def strip_stored_config(checkpoint: Any) -> Any:
+    """Replace ``checkpoint['meta']['config']`` by its ``gpu_ids`` literal
+    (the one thing ``Runner.resume`` reads from it), or drop it.
+
+    Args:
+        checkpoint: what ``torch.load`` returned (changed in place).
+
+    Returns:
+        the same object.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict) or 'config' not in meta:
+        return checkpoint
+    text = meta.pop('config')
+    gpu_ids = literal_gpu_ids(text) if isinstance(text, str) else None
+    if gpu_ids is not None:
+        meta['config'] = f'gpu_ids = {gpu_ids!r}\n'
+    return checkpoint
+
+
+def load_local_weights_only(filename: str, map_location=None) -> Any:
+    """MMEngine's ``load_from_local``, weights-only and config-free.
+
+    Args:
+        filename (str): a local checkpoint path (``~`` expanded).
+        map_location: as :func:`torch.load`.
+
+    Returns:
+        the checkpoint, with its stored config reduced by
+        :func:`strip_stored_config`.
+
+    Raises:
+        FileNotFoundError: no such file (MMEngine's message).
+        pickle.UnpicklingError: the file asks for anything a genuine
+            checkpoint does not hold.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    checkpoint = torch.load(
+        filename, map_location=map_location, weights_only=True)
+    return strip_stored_config(checkpoint)
+
+
+def register_checkpoint_loader() -> None:
+    """Make :func:`load_local_weights_only` MMEngine's loader for local
+    paths (idempotent)."""
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_weights_only, force=True)
+
+
+def refuse_unsafe_load_variable() -> None:
+    """The plugin's tools refuse to start when torch's weights-only loading
+    is switched off for the process.
+
+    Raises:
+        UserError: ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set to a true
+            value.
+    """
+    value = os.environ.get(UNSAFE_LOAD_VARIABLE, '0')
+    if value.lower() in ('1', 'y', 'yes', 'true'):
+        raise UserError(
+            f'{UNSAFE_LOAD_VARIABLE}={value} turns off the weights-only '
+            'checkpoint loading that keeps a crafted checkpoint from running '
+            'code; unset it (hemnet_mmseg loads genuine MMEngine checkpoints '
+            'weights-only)')
