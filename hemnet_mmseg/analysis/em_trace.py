@@ -65,11 +65,12 @@ def trace_em(module: HEMModule) -> Iterator[List[EMTrace]]:
         feats = args[0]
         if feats.requires_grad:
             feats.retain_grad()
-        grad = mod.backprop_em and torch.is_grad_enabled()
+        # only the unrolled backward reaches mu(0) and every mu(t)
+        grad = mod.grad_mode == 'unrolled' and torch.is_grad_enabled()
         mu0 = mod.initial_bases().detach().clone().requires_grad_(grad)
         recon, result = mod.em_forward(feats, mu0, return_history=True)
-        if grad:
-            for mu in result.bases_history[1:]:
+        for mu in result.bases_history[1:]:
+            if mu.requires_grad:
                 mu.retain_grad()
         traces.append(EMTrace(feats, result, tuple(feats.shape[2:])))
         return recon

@@ -24,7 +24,7 @@ def em_gradients(src: HeadAndBatch, **settings) -> Dict:
 
     Args:
         src (HeadAndBatch): head (eval mode), inputs and loss.
-        **settings: HEMHead EM settings to set first (validated), e.g.
+        **settings: EM settings to set on the head's unit first, e.g.
             ``step_size=0.5, num_stages=10, num_stages_eval=10,
             inv_temperature=0.1, highway_mixing='raw'``.
 
@@ -33,11 +33,18 @@ def em_gradients(src: HeadAndBatch, **settings) -> Dict:
         (``||dL/dX||``), ``loss`` (float) and ``trace`` (:class:`EMTrace`).
     """
     head = src.head
+    unit = find_hem_module(head)
+    if 'backprop_em' in settings:  # the older alias of grad_mode
+        settings['grad_mode'] = 'unrolled' if settings.pop('backprop_em') \
+            else 'none'
     for name, value in settings.items():
-        setattr(head, name, value)
+        if name not in unit.SETTINGS:
+            raise ValueError(f'{name} is not an EM setting of HEMModule '
+                             f'(one of {unit.SETTINGS})')
+        setattr(unit, name, value)
     head.zero_grad(set_to_none=True)
     inputs = [x.detach() for x in src.inputs]
-    with trace_em(find_hem_module(head)) as traces:
+    with trace_em(unit) as traces:
         logits = head(inputs)
     loss = src.loss(logits)
     if loss.requires_grad:

@@ -23,6 +23,7 @@ from typing import Optional
 
 import torch
 
+from hemnet_mmseg.analysis.em_trace import find_hem_module
 from hemnet_mmseg.analysis.highway_regime import measure_regime
 from hemnet_mmseg.analysis.sources import (add_source_arguments,
                                            check_source_arguments, load_source)
@@ -92,13 +93,13 @@ def main(argv: Optional[list] = None) -> dict:
     args = parse_args(argv)
     start = time.time()
     src = load_source(args)
-    head = src.head
-    trained = dict(step_size=head.step_size,
-                   highway_mixing=head.highway_mixing,
-                   inv_temperature=head.inv_temperature,
-                   num_stages=head.num_stages,
-                   learn_bases=head.learn_bases)
-    beta = args.inv_temperature or head.inv_temperature
+    unit = find_hem_module(src.head)
+    trained = dict(step_size=unit.step_size,
+                   highway_mixing=unit.highway_mixing,
+                   inv_temperature=unit.inv_temperature,
+                   num_stages=unit.num_stages,
+                   learn_bases=unit.learn_bases)
+    beta = args.inv_temperature or unit.inv_temperature
     rows = measure_regime(src, args.etas, args.mixings, args.max_stages,
                           beta)
     for row in rows:

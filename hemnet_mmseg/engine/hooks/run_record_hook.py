@@ -40,9 +40,10 @@ def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
     elif isinstance(unit, EMAModule):
         out.update(num_stages=unit.num_stages, num_stages_eval=None,
                    momentum=unit.momentum, step_size=1.0,
-                   inv_temperature=1.0, backprop_em=False,
-                   normalize_bases=True, highway_mixing=None,
-                   learn_bases=False,
+                   inv_temperature=1.0, grad_mode='none',
+                   backprop_em=False, normalize_bases=True,
+                   highway_mixing=None, learn_bases=False,
+                   implicit_iters=None, implicit_tol=None,
                    em_float32=isinstance(unit, Float32EMAModule))
     return out
 

@@ -1,20 +1,20 @@
 """HEMModule: the unrolled highway-EM unit as an ``nn.Module``.
 
 A drop-in replacement of mmseg's ``EMAModule`` (same ``bases`` state-dict
-entry, same momentum update of it) that runs
-:func:`~.highway_em.unrolled_em` with the gradient flowing through every
-iteration (HEMNet, https://arxiv.org/abs/2012.04926) or, with
-``backprop_em=False``, under ``torch.no_grad()`` as EMANet does.
+entry, same momentum update of it) that runs T iterations of highway EM
+(HEMNet, https://arxiv.org/abs/2012.04926) with the backward chosen by
+``grad_mode`` (:mod:`~.grad_modes`): through every iteration (HEMNet, the
+default), none (EMANet's ``no_grad`` loop), the last one only, or the
+implicit gradient at the fixed point.
 
-The module owns every EM setting: each is validated when it is set, at
-construction or later (``module.step_size = 0.8``), by one checker per
-setting; :class:`~hemnet_mmseg.models.HEMHead` reads and writes them through
-the module.
+The module owns every EM setting: each is validated once, at construction,
+and stored as a plain attribute (analysis code may set
+``head.ema_module.step_size`` afterwards; it is read at the next forward).
 
 Shapes: B batch, C channels, H x W pixels (N = H * W), K bases.
 """
 import math
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -22,7 +22,19 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
-from .highway_em import EPS, MIXINGS, EMResult, reconstruct, unrolled_em
+from .grad_modes import GRAD_MODES, MODES_REACHING_BASES, em_with_grad_mode
+from .highway_em import EPS, MIXINGS, EMResult, reconstruct
+
+#: the largest beta accepted: beta * x . mu must stay far from float32's
+#: 3.4e38 for any feature scale a head reaches (|x . mu| up to about 1e4)
+MAX_INV_TEMPERATURE = 1e6
+#: the most adjoint iterations of the implicit gradient
+MAX_IMPLICIT_ITERS = 1000
+
+
+def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
+    if not ok:
+        raise ValueError(f'{name} must be {allowed}, got {value!r}')
 
 
 def _is_int(value: Any) -> bool:
@@ -33,86 +45,57 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f'{name} must be {allowed}, got {value!r}')
-
-
-def _positive_int(name: str, value: Any) -> int:
-    _check(_is_int(value) and value >= 1, name, 'an int >= 1', value)
+def check_int(name: str, value: Any, low: int = 1,
+              high: Optional[int] = None, optional: bool = False) -> Any:
+    """An int in [low, high] (or None where ``optional``)."""
+    if optional and value is None:
+        return None
+    ok = _is_int(value) and value >= low and (high is None or value <= high)
+    allowed = f'an int >= {low}' if high is None else \
+        f'an int in [{low}, {high}]'
+    _check(ok, name, f'None or {allowed}' if optional else allowed, value)
     return value
 
 
-def _optional_positive_int(name: str, value: Any) -> Optional[int]:
-    _check(value is None or (_is_int(value) and value >= 1), name,
-           'None or an int >= 1', value)
-    return value
-
-
-def _step_size(name: str, value: Any) -> float:
-    _check(_is_real(value) and 0 < value <= 1, name,
-           'a number in (0, 1] (1 is plain EM)', value)
+def check_real(name: str, value: Any, low: float, high: float,
+               low_open: bool = False) -> float:
+    """A finite number in [low, high] ((low, high] where ``low_open``)."""
+    ok = _is_real(value) and math.isfinite(value) and value <= high and (
+        value > low if low_open else value >= low)
+    _check(ok, name, f'a number in {"(" if low_open else "["}{low:g}, '
+           f'{high:g}]', value)
     return float(value)
 
 
-def _momentum(name: str, value: Any) -> float:
-    _check(_is_real(value) and 0 <= value <= 1, name, 'a number in [0, 1]',
-           value)
-    return float(value)
-
-
-def _inv_temperature(name: str, value: Any) -> float:
-    _check(_is_real(value) and 0 < value < math.inf, name,
-           'a finite number > 0', value)
-    return float(value)
-
-
-def _bool(name: str, value: Any) -> bool:
+def check_bool(name: str, value: Any) -> bool:
     _check(isinstance(value, bool), name, 'True or False (a bool)', value)
     return value
 
 
-def _mixing(name: str, value: Any) -> str:
-    _check(value in MIXINGS, name, f'one of {MIXINGS}', value)
+def check_choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
+    _check(value in choices, name, f'one of {choices}', value)
     return value
 
 
-#: one checker per setting; each returns the value to store
-CHECKERS: Dict[str, Callable[[str, Any], Any]] = dict(
-    num_bases=_positive_int,
-    num_stages=_positive_int,
-    num_stages_eval=_optional_positive_int,
-    momentum=_momentum,
-    step_size=_step_size,
-    inv_temperature=_inv_temperature,
-    backprop_em=_bool,
-    normalize_bases=_bool,
-    highway_mixing=_mixing,
-    learn_bases=_bool,
-)
+def resolve_grad_mode(grad_mode: Optional[str],
+                      backprop_em: Optional[bool]) -> str:
+    """``grad_mode``, with ``backprop_em`` as its older alias.
 
+    ``backprop_em=True`` means a gradient through the loop (any mode but
+    ``'none'``; alone, ``'unrolled'``); ``False`` means ``'none'``.
 
-class EMSetting:
-    """A data descriptor: an EM setting validated whenever it is set."""
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        try:
-            return obj.__dict__[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
-
-    def __set__(self, obj, value) -> None:
-        value = CHECKERS[self.name](self.name, value)
-        if self.name == 'backprop_em' and not value and \
-                obj.__dict__.get('learn_bases'):
-            raise ValueError('backprop_em=False cannot train learned bases '
-                             '(learn_bases=True): no gradient reaches them')
-        obj.__dict__[self.name] = value
+    Raises:
+        ValueError: a value of the wrong kind, or the two disagree.
+    """
+    if backprop_em is not None:
+        check_bool('backprop_em', backprop_em)
+    if grad_mode is None:
+        return 'unrolled' if backprop_em in (None, True) else 'none'
+    check_choice('grad_mode', grad_mode, GRAD_MODES)
+    if backprop_em is not None and backprop_em != (grad_mode != 'none'):
+        raise ValueError(f'backprop_em={backprop_em} contradicts '
+                         f'grad_mode={grad_mode!r}; set grad_mode alone')
+    return grad_mode
 
 
 class HEMModule(EMAModule):
@@ -128,10 +111,15 @@ class HEMModule(EMAModule):
             Defaults to 0.5.
         num_stages_eval (int, optional): T in evaluation; None means
             ``num_stages``. Defaults to None.
-        inv_temperature (float): 1 / sigma^2 in the E-step, > 0.
-            Defaults to 1.0.
-        backprop_em (bool): backpropagate through the iterations (HEMNet);
-            False runs them under ``no_grad`` (EMANet). Defaults to True.
+        inv_temperature (float): beta = 1 / sigma^2 in the E-step, in
+            (0, 1e6]. Defaults to 1.0.
+        grad_mode (str, optional): the backward through the EM loop, one of
+            ``'none'`` (EMANet), ``'unrolled'`` (HEMNet), ``'one_step'``,
+            ``'implicit'`` (:mod:`~.grad_modes`). None: from
+            ``backprop_em``. Defaults to None (``'unrolled'``).
+        backprop_em (bool, optional): the older switch, an alias: True is a
+            gradient through the loop (``'unrolled'`` unless ``grad_mode``
+            names another), False is ``'none'``. Defaults to None.
         normalize_bases (bool): L2-normalise the bases after every step.
             Defaults to True.
         highway_mixing (str): with normalised bases, ``'unit'`` mixes unit
@@ -140,23 +128,20 @@ class HEMModule(EMAModule):
             ``||mu_hat||``). Defaults to ``'unit'``.
         learn_bases (bool): mu(0) is an ``nn.Parameter`` (used
             unit-normalised) trained by the gradient through the loop, with
-            no momentum update; needs ``backprop_em``. Defaults to False.
+            no momentum update; needs ``grad_mode='unrolled'``. Defaults to
+            False.
+        implicit_iters (int): adjoint iterations at most, in [1, 1000]
+            (``'implicit'``). Defaults to 10.
+        implicit_tol (float): relative tolerance of the adjoint, in [0, 1]
+            (``'implicit'``). Defaults to 1e-4.
     """
 
     #: the settings a head passes through and a run records
     SETTINGS: Tuple[str, ...] = ('num_stages', 'num_stages_eval', 'momentum',
-                                 'step_size', 'inv_temperature',
+                                 'step_size', 'inv_temperature', 'grad_mode',
                                  'backprop_em', 'normalize_bases',
-                                 'highway_mixing', 'learn_bases')
-
-    num_stages = EMSetting()
-    num_stages_eval = EMSetting()
-    momentum = EMSetting()
-    step_size = EMSetting()
-    inv_temperature = EMSetting()
-    backprop_em = EMSetting()
-    normalize_bases = EMSetting()
-    highway_mixing = EMSetting()
+                                 'highway_mixing', 'learn_bases',
+                                 'implicit_iters', 'implicit_tol')
 
     def __init__(self,
                  channels: int,
@@ -166,27 +151,44 @@ class HEMModule(EMAModule):
                  step_size: float = 0.5,
                  num_stages_eval: Optional[int] = None,
                  inv_temperature: float = 1.0,
-                 backprop_em: bool = True,
+                 grad_mode: Optional[str] = None,
+                 backprop_em: Optional[bool] = None,
                  normalize_bases: bool = True,
                  highway_mixing: str = 'unit',
-                 learn_bases: bool = False) -> None:
-        # fail before EMAModule draws or asserts anything
-        for name, value in (('num_bases', num_bases),
-                            ('num_stages', num_stages),
-                            ('momentum', momentum),
-                            ('learn_bases', learn_bases)):
-            CHECKERS[name](name, value)
-        if learn_bases and backprop_em is False:
-            raise ValueError('learn_bases=True needs backprop_em=True: with '
-                             'the no-grad loop no gradient reaches mu(0)')
+                 learn_bases: bool = False,
+                 implicit_iters: int = 10,
+                 implicit_tol: float = 1e-4) -> None:
+        # all checked before EMAModule draws or asserts anything
+        check_int('num_bases', num_bases)
+        check_int('num_stages', num_stages)
+        momentum = check_real('momentum', momentum, 0, 1)
+        step_size = check_real('step_size', step_size, 0, 1, low_open=True)
+        check_int('num_stages_eval', num_stages_eval, optional=True)
+        inv_temperature = check_real('inv_temperature', inv_temperature, 0,
+                                     MAX_INV_TEMPERATURE, low_open=True)
+        grad_mode = resolve_grad_mode(grad_mode, backprop_em)
+        check_bool('normalize_bases', normalize_bases)
+        check_choice('highway_mixing', highway_mixing, MIXINGS)
+        check_bool('learn_bases', learn_bases)
+        check_int('implicit_iters', implicit_iters, 1, MAX_IMPLICIT_ITERS)
+        implicit_tol = check_real('implicit_tol', implicit_tol, 0, 1)
+        if learn_bases and grad_mode not in MODES_REACHING_BASES:
+            raise ValueError(
+                f'learn_bases=True needs grad_mode=\'unrolled\': with '
+                f'grad_mode={grad_mode!r} no gradient reaches mu(0)')
         super().__init__(channels, num_bases, num_stages, momentum)
-        self.__dict__['learn_bases'] = learn_bases
+        self.momentum = momentum
         self.step_size = step_size
         self.num_stages_eval = num_stages_eval
         self.inv_temperature = inv_temperature
-        self.backprop_em = backprop_em
+        self.grad_mode = grad_mode
         self.normalize_bases = normalize_bases
         self.highway_mixing = highway_mixing
+        self.learn_bases = learn_bases
+        self.implicit_iters = implicit_iters
+        self.implicit_tol = implicit_tol
+        #: the last implicit backward's adjoint solve: ``iters``, ``change``
+        self.adjoint_stats: Dict[str, Any] = {}
         if learn_bases:
             # same state-dict key: EMANet checkpoints still load strict
             bases = self.bases
@@ -194,12 +196,13 @@ class HEMModule(EMAModule):
             self.bases = nn.Parameter(bases)
 
     @property
-    def learn_bases(self) -> bool:
-        """Whether mu(0) is a learned parameter (fixed at construction)."""
-        return self.__dict__['learn_bases']
+    def backprop_em(self) -> bool:
+        """Whether any gradient flows through the loop (``grad_mode`` is not
+        ``'none'``); the older name of the switch."""
+        return self.grad_mode != 'none'
 
     def em_settings(self) -> Dict[str, Any]:
-        """Every setting, resolved (what a run records)."""
+        """Every setting (what a run records)."""
         return {name: getattr(self, name) for name in self.SETTINGS}
 
     @property
@@ -237,17 +240,19 @@ class HEMModule(EMAModule):
         # fp16 cannot hold eps=1e-12 and overflows exp; bf16 loses the
         # softmax's precision: EM runs in float32 under any autocast
         with torch.autocast(device_type=feats.device.type, enabled=False):
-            with torch.set_grad_enabled(self.backprop_em
-                                        and torch.is_grad_enabled()):
-                return unrolled_em(
-                    feats.float(),
-                    bases,
-                    self.current_num_stages,
-                    step_size=self.step_size,
-                    inv_temperature=self.inv_temperature,
-                    normalize_bases=self.normalize_bases,
-                    mixing=self.highway_mixing,
-                    return_history=return_history)
+            return em_with_grad_mode(
+                feats.float(),
+                bases,
+                self.current_num_stages,
+                grad_mode=self.grad_mode,
+                step_size=self.step_size,
+                inv_temperature=self.inv_temperature,
+                normalize_bases=self.normalize_bases,
+                mixing=self.highway_mixing,
+                return_history=return_history,
+                implicit_iters=self.implicit_iters,
+                implicit_tol=self.implicit_tol,
+                implicit_stats=self.adjoint_stats)
 
     def em_forward(self,
                    feats: Tensor,

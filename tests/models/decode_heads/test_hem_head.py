@@ -7,7 +7,7 @@ from mmseg.models.decode_heads import EMAHead
 from mmseg.registry import MODELS
 
 import hemnet_mmseg  # noqa: F401  (registers HEMHead)
-from hemnet_mmseg.models import HEMHead
+from hemnet_mmseg.models import HEMHead, HEMModule
 
 BN = dict(type='BN', requires_grad=True)
 
@@ -195,11 +195,11 @@ def test_num_stages_eval_used_only_in_eval(step_size):
 
 
 def test_em_runs_in_float32_under_autocast(monkeypatch):
-    """Under bf16 autocast the unit's input is bf16; unrolled_em gets and
+    """Under bf16 autocast the unit's input is bf16; em_with_grad_mode gets and
     returns float32, and the output is close to the float32 head's."""
     import hemnet_mmseg.models.layers.hem_module as hem_module
     seen = {}
-    real = hem_module.unrolled_em
+    real = hem_module.em_with_grad_mode
 
     def spy(feats, bases, *args, **kwargs):
         res = real(feats, bases, *args, **kwargs)
@@ -207,7 +207,7 @@ def test_em_runs_in_float32_under_autocast(monkeypatch):
                     out=(res.bases.dtype, res.resp.dtype))
         return res
 
-    monkeypatch.setattr(hem_module, 'unrolled_em', spy)
+    monkeypatch.setattr(hem_module, 'em_with_grad_mode', spy)
     torch.manual_seed(0)
     head = HEMHead(**head_cfg()).eval()
     unit_input = {}
@@ -234,14 +234,19 @@ def test_em_runs_in_float32_under_autocast(monkeypatch):
     (dict(inv_temperature=0.0), 'inv_temperature'),
     (dict(inv_temperature=-1.0), 'inv_temperature'),
     (dict(inv_temperature=float('inf')), 'inv_temperature'),
+    # issue 23, item 10: finite but beyond what float32 logits can carry
+    (dict(inv_temperature=1e39), 'inv_temperature'),
     (dict(momentum=1.5), 'momentum'),
+    (dict(grad_mode='implicit', implicit_iters=0), 'implicit_iters'),
+    (dict(grad_mode='implicit', implicit_tol=-1e-3), 'implicit_tol'),
 ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name) as err:
         HEMHead(**head_cfg(**kwargs))
     # the message states the allowed range
     assert any(s in str(err.value)
-               for s in ('(0, 1]', '>= 1', '> 0', '[0, 1]'))
+               for s in ('(0, 1]', '>= 1', '(0, 1e+06]', '[0, 1]',
+                         '[1, 1000]'))
 
 
 @pytest.mark.cuda
@@ -263,7 +268,8 @@ def test_deepcopy_and_state_dict_roundtrip(tmp_path):
     head.train()
     head(inputs())  # move the bases buffer off its init
     clone = copy.deepcopy(head)
-    assert clone.step_size == 0.3 and clone.highway_mixing == 'raw'
+    assert clone.ema_module.step_size == 0.3
+    assert clone.ema_module.highway_mixing == 'raw'
     for (k, a), (_, b) in zip(head.state_dict().items(),
                               clone.state_dict().items()):
         assert torch.equal(a, b), k
@@ -280,32 +286,46 @@ def test_deepcopy_and_state_dict_roundtrip(tmp_path):
         assert torch.equal(fresh(inputs()), head(inputs()))
 
 
-def test_settings_live_on_the_unit_and_are_validated_when_set():
-    head = HEMHead(**head_cfg())
+def test_settings_live_on_the_unit_as_plain_attributes():
+    head = HEMHead(**head_cfg(step_size=0.8, highway_mixing='raw'))
     module = head.ema_module
-    for name in ('step_size', 'num_stages', 'num_stages_eval', 'momentum',
-                 'inv_temperature', 'backprop_em', 'normalize_bases',
-                 'highway_mixing', 'learn_bases'):
-        assert name not in head.__dict__, name  # stored once, on the unit
-    head.step_size = 0.8
-    head.num_stages = 5
-    head.highway_mixing = 'raw'
-    assert (module.step_size, module.num_stages,
-            module.highway_mixing) == (0.8, 5, 'raw')
+    for name in HEMModule.SETTINGS:
+        if name not in ('num_stages', 'momentum'):  # EMAHead's own copies
+            assert not hasattr(head, name), name  # stored once, on the unit
+    module.num_stages = 5  # what analysis code does
     assert module.current_num_stages == 5
-    with pytest.raises(ValueError, match='step_size'):
-        head.step_size = 2.0
-    with pytest.raises(ValueError, match='inv_temperature'):
-        module.inv_temperature = -1.0
-    with pytest.raises(ValueError, match='highway_mixing'):
-        head.highway_mixing = 'slerp'
-    with pytest.raises(AttributeError):
-        head.learn_bases = True  # structural: fixed at construction
-    assert module.step_size == 0.8  # a refused value changes nothing
     assert module.em_settings() == dict(
         num_stages=5, num_stages_eval=None, momentum=0.1, step_size=0.8,
-        inv_temperature=1.0, backprop_em=True, normalize_bases=True,
-        highway_mixing='raw', learn_bases=False)
+        inv_temperature=1.0, grad_mode='unrolled', backprop_em=True,
+        normalize_bases=True, highway_mixing='raw', learn_bases=False,
+        implicit_iters=10, implicit_tol=1e-4)
+
+
+@pytest.mark.parametrize('kwargs,mode', [
+    (dict(), 'unrolled'),
+    (dict(backprop_em=True), 'unrolled'),
+    (dict(backprop_em=False), 'none'),
+    (dict(grad_mode='one_step'), 'one_step'),
+    (dict(grad_mode='implicit', backprop_em=True), 'implicit'),
+    (dict(grad_mode='none', backprop_em=False), 'none'),
+])
+def test_backprop_em_is_an_alias_of_grad_mode(kwargs, mode):
+    head = HEMHead(**head_cfg(**kwargs))
+    assert head.ema_module.grad_mode == mode
+    assert head.ema_module.backprop_em == (mode != 'none')
+    # the mid conv trains in every mode with a gradient through the unit
+    assert all(p.requires_grad == (mode != 'none')
+               for p in head.ema_mid_conv.parameters())
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(grad_mode='unrolled', backprop_em=False),
+    dict(grad_mode='none', backprop_em=True),
+    dict(grad_mode='exact'),
+])
+def test_contradicting_or_unknown_grad_mode_is_refused(kwargs):
+    with pytest.raises(ValueError, match='grad_mode'):
+        HEMHead(**head_cfg(**kwargs))
 
 
 @pytest.mark.parametrize('kwargs,name', [
@@ -336,12 +356,12 @@ def test_learned_bases_get_gradient_and_no_momentum_update():
     assert torch.equal(bases.detach(), before)  # only the optimizer moves it
 
 
-def test_learned_bases_need_the_gradient_through_the_loop():
+@pytest.mark.parametrize('kwargs', [
+    dict(backprop_em=False), dict(grad_mode='none'),
+    dict(grad_mode='one_step'), dict(grad_mode='implicit')])
+def test_learned_bases_need_the_gradient_through_the_loop(kwargs):
     with pytest.raises(ValueError, match='learn_bases'):
-        HEMHead(**head_cfg(learn_bases=True, backprop_em=False))
-    head = HEMHead(**head_cfg(learn_bases=True))
-    with pytest.raises(ValueError, match='learn_bases'):
-        head.backprop_em = False
+        HEMHead(**head_cfg(learn_bases=True, **kwargs))
 
 
 def test_learned_bases_checkpoints_load_both_ways():
@@ -411,3 +431,34 @@ def test_cuda_fp16_amp_skips_the_step_of_a_non_finite_batch_learned_bases():
         loss = head(x).float().square().mean()
     wrapper.update_params(loss)
     assert torch.equal(head.ema_module.bases.detach(), before)
+
+
+@pytest.mark.parametrize('grad_mode', ['none', 'unrolled', 'one_step',
+                                       'implicit'])
+@pytest.mark.parametrize('step_size', [1.0, 0.5])
+def test_every_grad_mode_trains_every_parameter(grad_mode, step_size):
+    """Same forward in each mode; each trainable parameter gets a finite
+    gradient (the mid conv is frozen only with grad_mode='none'), and a few
+    SGD steps stay finite."""
+    torch.manual_seed(0)
+    head = HEMHead(**head_cfg(grad_mode=grad_mode, step_size=step_size))
+    torch.manual_seed(0)
+    ref = HEMHead(**head_cfg(step_size=step_size)).eval()
+    head.eval()
+    with torch.no_grad():
+        assert torch.equal(head(inputs()), ref(inputs()))
+    head.train()
+    opt = torch.optim.SGD(head.parameters(), lr=0.01)
+    for step in range(3):
+        opt.zero_grad()
+        out = head(inputs(seed=step))
+        out.square().mean().backward()
+        for name, param in head.named_parameters():
+            if not param.requires_grad:
+                assert name.startswith('ema_mid_conv') and \
+                    grad_mode == 'none', name
+                continue
+            assert param.grad is not None, name
+            assert torch.isfinite(param.grad).all(), name
+        opt.step()
+    assert all(torch.isfinite(p).all() for p in head.parameters())

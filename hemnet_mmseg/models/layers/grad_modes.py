@@ -1,0 +1,202 @@
+"""Which gradient flows back through the unrolled EM: four estimators.
+
+Every mode runs the same forward, T iterations of highway EM from mu(0)
+(:func:`~.highway_em.unrolled_em`), and returns the same mu(T) and Z(T);
+only the backward differs.
+
+* ``'none'`` (EMANet, Li et al., ICCV 2019, https://arxiv.org/abs/1907.13426):
+  the loop runs under ``no_grad``; nothing reaches X or mu(0) through it.
+* ``'unrolled'`` (HEMNet, Song et al., AAAI 2021,
+  https://arxiv.org/abs/2012.04926): backpropagation through all T
+  iterations, to X and to mu(0). At eta 1 this is plain unrolled EM; at
+  eta < 1 the highway.
+* ``'one_step'`` (Hamburger, Geng et al., ICLR 2021,
+  https://arxiv.org/abs/2109.04553): mu(T-1) is computed without gradient,
+  then ``Z(T) = E(X, mu(T-1))`` and ``mu(T) = N-step(mu(T-1), M(X, Z(T)))``
+  with the gradient to X only. O(1) memory and backward time in T.
+* ``'implicit'`` (the implicit function theorem at the fixed point
+  ``mu* = F(mu*, X)``, as deep equilibrium models, Bai et al., NeurIPS 2019,
+  https://arxiv.org/abs/1909.01377): mu(T-1) is taken as the fixed point;
+  the last iteration is applied to it with autograd, and the gradient that
+  reaches mu(T-1) is replaced by the solution ``w`` of the adjoint equation
+  ``w = v + w dF/dmu`` (v the gradient arriving there), found by fixed-point
+  iteration with vector-Jacobian products of one N-step, and sent to X
+  through ``dF/dX``. It is the exact gradient of the converged EM only where
+  the forward has converged (mu(T-1) = F(mu(T-1), X)); at small T it is the
+  exact gradient of a fixed point the forward has not reached.
+
+F is one E-step plus N-step (:func:`em_step`). Shapes: B batch, C channels,
+N pixels, K bases; X (B, C, N), mu (B|1, C, K), Z (B, N, K).
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .highway_em import EMResult, e_step, highway_step, m_step, unrolled_em
+
+#: the gradient estimators, in the order of the docs
+GRAD_MODES = ('none', 'unrolled', 'one_step', 'implicit')
+#: modes whose gradient reaches mu(0) (learned initial bases need one)
+MODES_REACHING_BASES = ('unrolled', )
+
+
+def em_step(feats: Tensor,
+            bases: Tensor,
+            step_size: float = 0.5,
+            inv_temperature: float = 1.0,
+            normalize_bases: bool = True,
+            mixing: str = 'unit') -> Tuple[Tensor, Tensor]:
+    """One iteration F: E-step, then N-step.
+
+    Args:
+        feats (Tensor): X, (B, C, N).
+        bases (Tensor): mu(t-1), (B|1, C, K).
+        step_size, inv_temperature, normalize_bases, mixing: as
+            :func:`~.highway_em.unrolled_em`.
+
+    Returns:
+        tuple: mu(t) (B, C, K) and Z(t) (B, N, K).
+    """
+    resp = e_step(feats, bases, inv_temperature,
+                  gaussian_bias=not normalize_bases)
+    bases = highway_step(bases, m_step(feats, resp), step_size,
+                         normalize_bases, mixing)
+    return bases, resp
+
+
+def solve_adjoint(grad: Tensor, vjp, max_iters: int, tol: float
+                  ) -> Tuple[Tensor, int, float]:
+    """Solve ``w = grad + vjp(w)`` by fixed-point iteration.
+
+    Args:
+        grad (Tensor): v, the gradient arriving at the fixed point.
+        vjp (callable): ``w -> w dF/dmu``.
+        max_iters (int): at most this many iterations.
+        tol (float): stop when ``||w_new - w|| <= tol * ||w_new||``.
+
+    Returns:
+        tuple: w, the iterations used and the last relative change.
+    """
+    adjoint = grad
+    change = float('inf')
+    used = 0
+    for used in range(1, max_iters + 1):
+        new = grad + vjp(adjoint)
+        change = float((new - adjoint).norm() / new.norm().clamp_min(1e-30))
+        adjoint = new
+        if change <= tol:
+            break
+    return adjoint, used, change
+
+
+def implicit_fixed_point(feats: Tensor,
+                         bases: Tensor,
+                         max_iters: int = 10,
+                         tol: float = 1e-4,
+                         stats: Optional[dict] = None,
+                         **step_kwargs) -> Tensor:
+    """mu(T-1) as a fixed point of F, carrying the implicit gradient to X.
+
+    The value returned is ``bases`` exactly; in the backward, the gradient
+    v arriving at it becomes ``w = v (I - dF/dmu)^-1`` (by
+    :func:`solve_adjoint`), which then reaches X as ``w dF/dX``.
+
+    Args:
+        feats (Tensor): X, (B, C, N), with gradient.
+        bases (Tensor): mu(T-1), (B, C, K), without gradient.
+        max_iters (int): adjoint iterations at most. Defaults to 10.
+        tol (float): relative tolerance of the adjoint. Defaults to 1e-4.
+        stats (dict, optional): filled in the backward with ``iters`` and
+            ``change`` (the adjoint's last relative change).
+        **step_kwargs: step_size, inv_temperature, normalize_bases, mixing.
+
+    Returns:
+        Tensor: (B, C, K), equal to ``bases``.
+    """
+    bases = bases.detach()
+    stepped, _ = em_step(feats, bases, **step_kwargs)
+    # value: bases exactly (x - x == 0); gradient: through F(bases, X) to X
+    fixed = bases + (stepped - stepped.detach())
+    frozen = feats.detach()
+
+    def adjoint_hook(grad: Tensor) -> Tensor:
+        with torch.enable_grad():
+            leaf = bases.clone().requires_grad_()
+            out, _ = em_step(frozen, leaf, **step_kwargs)
+
+            def vjp(vec: Tensor) -> Tensor:
+                return torch.autograd.grad(out, leaf, vec,
+                                           retain_graph=True)[0]
+
+            adjoint, used, change = solve_adjoint(grad, vjp, max_iters, tol)
+        if stats is not None:
+            stats.update(iters=used, change=change)
+        return adjoint
+
+    if fixed.requires_grad:
+        fixed.register_hook(adjoint_hook)
+    return fixed
+
+
+def em_with_grad_mode(feats: Tensor,
+                      bases: Tensor,
+                      num_stages: int,
+                      grad_mode: str = 'unrolled',
+                      step_size: float = 0.5,
+                      inv_temperature: float = 1.0,
+                      normalize_bases: bool = True,
+                      mixing: str = 'unit',
+                      return_history: bool = False,
+                      implicit_iters: int = 10,
+                      implicit_tol: float = 1e-4,
+                      implicit_stats: Optional[dict] = None) -> EMResult:
+    """T iterations of highway EM with the backward of ``grad_mode``.
+
+    Args:
+        feats (Tensor): X, (B, C, N).
+        bases (Tensor): mu(0), (B|1, C, K).
+        num_stages (int): T >= 1.
+        grad_mode (str): one of :data:`GRAD_MODES`. Defaults to
+            ``'unrolled'``.
+        step_size, inv_temperature, normalize_bases, mixing,
+            return_history: as :func:`~.highway_em.unrolled_em`.
+        implicit_iters (int): adjoint iterations at most (``'implicit'``).
+        implicit_tol (float): adjoint tolerance (``'implicit'``).
+        implicit_stats (dict, optional): filled by the adjoint solve.
+
+    Returns:
+        EMResult: mu(T) (B, C, K), Z(T) (B, N, K), optional histories; the
+        values do not depend on ``grad_mode``.
+    """
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f'grad_mode must be one of {GRAD_MODES}, '
+                         f'got {grad_mode!r}')
+    kwargs = dict(step_size=step_size, inv_temperature=inv_temperature,
+                  normalize_bases=normalize_bases, mixing=mixing)
+    if grad_mode in ('none', 'unrolled'):
+        with torch.set_grad_enabled(grad_mode == 'unrolled'
+                                    and torch.is_grad_enabled()):
+            return unrolled_em(feats, bases, num_stages,
+                               return_history=return_history, **kwargs)
+    if num_stages < 1:
+        raise ValueError(f'num_stages must be >= 1, got {num_stages}')
+    bases_hist = [bases] if return_history else None
+    resp_hist = [] if return_history else None
+    prev = bases.detach()
+    if num_stages > 1:
+        with torch.no_grad():
+            head = unrolled_em(feats, bases, num_stages - 1,
+                               return_history=return_history, **kwargs)
+        prev = head.bases
+        if return_history:
+            bases_hist, resp_hist = head.bases_history, head.resp_history
+    if grad_mode == 'implicit' and torch.is_grad_enabled():
+        prev = implicit_fixed_point(
+            feats, prev.expand(feats.shape[0], -1, -1), implicit_iters,
+            implicit_tol, implicit_stats, **kwargs)
+    new, resp = em_step(feats, prev, **kwargs)
+    if return_history:
+        bases_hist.append(new)
+        resp_hist.append(resp)
+    return EMResult(new, resp, bases_hist, resp_hist)

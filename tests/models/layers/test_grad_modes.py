@@ -1,0 +1,159 @@
+"""The four gradient estimators through the unrolled EM (issue 25): same
+forward in every mode, and each backward what it claims to be."""
+import pytest
+import torch
+
+from hemnet_mmseg.models.layers import GRAD_MODES, em_with_grad_mode
+
+C, N, K, B = 8, 48, 4, 2
+
+
+def _data(seed=0, scale=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    feats = torch.randn(B, C, N, generator=gen, dtype=torch.float64) * scale
+    bases = torch.nn.functional.normalize(
+        torch.randn(1, C, K, generator=gen, dtype=torch.float64), dim=1)
+    weight = torch.randn(B, C, N, generator=gen, dtype=torch.float64)
+    return feats, bases, weight
+
+
+def _clustered(seed=0, scale=1.0, spread=3.0):
+    """Pixels around K centres: EM converges in tens of iterations."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(C, K, generator=gen, dtype=torch.float64)
+    labels = torch.randint(0, K, (B, N), generator=gen)
+    feats = spread * centres[:, labels].permute(1, 0, 2) + torch.randn(
+        B, C, N, generator=gen, dtype=torch.float64)
+    bases = torch.nn.functional.normalize(
+        torch.randn(1, C, K, generator=gen, dtype=torch.float64), dim=1)
+    weight = torch.randn(B, C, N, generator=gen, dtype=torch.float64)
+    return feats * scale, bases, weight
+
+
+def _input_grad(mode, feats, bases, weight, num_stages, **kwargs):
+    """dL/dX for L = sum(weight * mu(T) Z(T)^T), the unit's output."""
+    x = feats.clone().requires_grad_()
+    res = em_with_grad_mode(x, bases, num_stages, grad_mode=mode, **kwargs)
+    recon = torch.matmul(res.bases, res.resp.transpose(1, 2))
+    (weight * recon).sum().backward()
+    return x.grad
+
+
+def _cos(a, b):
+    return float(torch.nn.functional.cosine_similarity(
+        a.flatten(), b.flatten(), dim=0))
+
+
+@pytest.mark.parametrize('num_stages', [1, 2, 3, 5])
+@pytest.mark.parametrize('step_size', [1.0, 0.5])
+@pytest.mark.parametrize('normalize_bases', [True, False])
+def test_forward_is_the_same_in_every_mode(num_stages, step_size,
+                                           normalize_bases):
+    feats, bases, _ = _data()
+    kw = dict(step_size=step_size, normalize_bases=normalize_bases,
+              return_history=True)
+    ref = em_with_grad_mode(feats, bases, num_stages, 'unrolled', **kw)
+    for mode in GRAD_MODES:
+        x = feats.clone().requires_grad_()
+        res = em_with_grad_mode(x, bases, num_stages, mode, **kw)
+        assert torch.equal(res.bases, ref.bases), mode
+        assert torch.equal(res.resp, ref.resp), mode
+        assert len(res.bases_history) == num_stages + 1
+        for a, b in zip(res.bases_history, ref.bases_history):
+            assert torch.equal(a.expand_as(b), b), mode
+
+
+def test_none_sends_nothing_back():
+    feats, bases, _ = _data()
+    x = feats.clone().requires_grad_()
+    res = em_with_grad_mode(x, bases, 3, 'none')
+    assert not res.bases.requires_grad and not res.resp.requires_grad
+
+
+@pytest.mark.parametrize('step_size', [1.0, 0.5, 0.2])
+def test_one_step_equals_unrolled_at_one_iteration(step_size):
+    feats, bases, weight = _data(1)
+    a = _input_grad('one_step', feats, bases, weight, 1, step_size=step_size)
+    b = _input_grad('unrolled', feats, bases, weight, 1, step_size=step_size)
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_only_unrolled_reaches_the_initial_bases():
+    feats, bases, weight = _data(2)
+    for mode in GRAD_MODES:
+        mu0 = bases.clone().requires_grad_()
+        x = feats.clone().requires_grad_(mode != 'none')
+        res = em_with_grad_mode(x, mu0, 3, mode)
+        if mode == 'none':
+            continue
+        (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
+        ).backward()
+        assert (mu0.grad is not None) == (mode == 'unrolled'), mode
+        assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize('inv_temperature,scale', [(1.0, 1.0), (0.1, 1.0),
+                                                   (5.0, 0.5)])
+@pytest.mark.parametrize('step_size', [1.0, 0.5])
+def test_implicit_is_the_limit_of_unrolled_once_converged(
+        inv_temperature, scale, step_size):
+    """Flat (beta 0.1) and sharp (beta 5) E-steps: at a converged forward
+    (T 300) the implicit gradient equals backpropagation through all
+    iterations."""
+    feats, bases, weight = _clustered(3, scale)
+    kw = dict(step_size=step_size, inv_temperature=inv_temperature,
+              implicit_iters=1000, implicit_tol=1e-13)
+    res = em_with_grad_mode(feats, bases, 200, 'none', **kw)
+    prev = em_with_grad_mode(feats, bases, 199, 'none', **kw)
+    assert (res.bases - prev.bases).abs().max() < 1e-12  # converged
+    implicit = _input_grad('implicit', feats, bases, weight, 200, **kw)
+    unrolled = _input_grad('unrolled', feats, bases, weight, 200, **kw)
+    torch.testing.assert_close(implicit, unrolled, rtol=1e-6, atol=1e-8)
+
+
+def test_implicit_does_not_depend_on_eta_at_convergence():
+    """F_eta has the same fixed points for every eta: so has the exact
+    gradient there."""
+    feats, bases, weight = _clustered(4)
+    kw = dict(implicit_iters=1000, implicit_tol=1e-13)
+    one = _input_grad('implicit', feats, bases, weight, 200, step_size=1.0,
+                      **kw)
+    half = _input_grad('implicit', feats, bases, weight, 200, step_size=0.5,
+                       **kw)
+    torch.testing.assert_close(one, half, rtol=1e-6, atol=1e-8)
+
+
+def test_implicit_is_the_gradient_of_the_converged_map():
+    """gradcheck: at a converged forward the implicit backward is the
+    derivative of the forward function itself."""
+    feats, bases, _ = _clustered(6)
+    feats = feats[:1, :, :16].clone().requires_grad_()
+    done = em_with_grad_mode(feats.detach(), bases, 100, 'none')
+    before = em_with_grad_mode(feats.detach(), bases, 99, 'none')
+    assert (done.bases - before.bases).abs().max() < 1e-10  # converged
+
+    def unit(x):
+        res = em_with_grad_mode(x, bases, 100, 'implicit',
+                                implicit_iters=1000, implicit_tol=1e-14)
+        return torch.matmul(res.bases, res.resp.transpose(1, 2))
+
+    assert torch.autograd.gradcheck(unit, (feats, ), atol=1e-6, rtol=1e-4,
+                                    check_undefined_grad=False)
+
+
+def test_implicit_reports_its_adjoint_solve():
+    feats, bases, weight = _data(6)
+    stats = {}
+    x = feats.clone().requires_grad_()
+    res = em_with_grad_mode(x, bases, 3, 'implicit', implicit_iters=7,
+                            implicit_tol=0.0, implicit_stats=stats)
+    (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
+    ).backward()
+    assert stats['iters'] == 7  # tol 0: runs them all
+    assert torch.isfinite(x.grad).all()
+
+
+def test_unknown_mode_names_itself():
+    feats, bases, _ = _data()
+    with pytest.raises(ValueError, match='grad_mode'):
+        em_with_grad_mode(feats, bases, 3, 'exact')
