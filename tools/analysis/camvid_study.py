@@ -12,7 +12,9 @@ order, this script:
 3. measures the regime the head trained in on that checkpoint
    (``tools/analysis/highway_regime.py``: share kept, angular fraction,
    gradient ratios; an EMANet checkpoint is measured as a HEMHead with
-   eta 1, every row counterfactual);
+   eta 1, every row counterfactual) and, where the plan has an
+   ``estimators`` entry, each gradient mode against the implicit gradient
+   (``tools/analysis/grad_estimators.py``, not fatal);
 4. copies the logs, the scalar log, the metrics and ``run.json`` (the run
    record of the training, plus name, options, commit, and the wall time:
    training summed over its sessions, then the re-evaluation and the
@@ -197,6 +199,38 @@ def measure_regime(entry: dict, head: dict, ckpt: str, work: str,
             json.dump(data, f, indent=1)
 
 
+def measure_estimators(entry: dict, head: dict, ckpt: str, opts: List[str],
+                       out: str, spec: dict, log: str) -> Optional[str]:
+    """The estimators measurement on the final checkpoint
+    (``tools/analysis/grad_estimators.py``), for plans that ask for it.
+
+    Not fatal: a failure is logged and returned (the run is still written
+    and committed; the measurement can be redone from the checkpoint).
+
+    Returns:
+        str | None: why it failed, or None.
+    """
+    extra = []
+    if head['type'] in EMANET_HEADS:
+        extra = ['model.decode_head.type=HEMHead',
+                 'model.decode_head.step_size=1.0']
+    cmd = [sys.executable, 'tools/analysis/grad_estimators.py',
+           entry['config'], ckpt, '--out', osp.join(out, 'estimators.json'),
+           '--num-images', str(spec.get('num_images', 2)), '--stages'] + [
+               str(t) for t in spec.get('stages', [1, 2, 3, 5, 10, 20])
+           ] + ['--etas'] + [str(e) for e in spec.get('etas', [1.0, 0.5])
+                             ] + ['--inv-temperatures'] + [
+               str(b) for b in spec.get('inv_temperatures', [1.0])
+           ] + ['--cfg-options'] + opts + extra
+    try:
+        sh(cmd, log)
+    except SystemExit as err:
+        print(f'camvid_study: estimators measurement failed: {err}',
+              file=sys.stderr)
+        return str(err)
+    return None
+
+
 def run_one(plan: dict, entry: dict, commit: str, work_root: str) -> dict:
     work = osp.join(study_work_root(plan, work_root), entry['name'])
     out = osp.join(REPO, plan['runs_dir'], entry['name'])
@@ -228,6 +262,11 @@ def run_one(plan: dict, entry: dict, commit: str, work_root: str) -> dict:
     evaluate_2t(entry, head, ckpt, work, opts, out, log)
     measure_regime(entry, head, ckpt, work, opts, out,
                    plan.get('regime', {}), log)
+    if plan.get('estimators'):
+        failed = measure_estimators(entry, head, ckpt, opts, out,
+                                    plan['estimators'], log)
+        if failed:
+            record['estimators_failed'] = failed
     record.update(
         name=entry['name'], config=entry['config'], seed=entry['seed'],
         cfg_options=' '.join(entry.get('cfg_options', [])), commit=commit,
