@@ -40,8 +40,8 @@ def _input_grad(mode, feats, bases, weight, num_stages, **kwargs):
 
 
 def _cos(a, b):
-    return float(torch.nn.functional.cosine_similarity(
-        a.flatten(), b.flatten(), dim=0))
+    return float(
+        torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0))
 
 
 @pytest.mark.parametrize('num_stages', [1, 2, 3, 5])
@@ -50,8 +50,10 @@ def _cos(a, b):
 def test_forward_is_the_same_in_every_mode(num_stages, step_size,
                                            normalize_bases):
     feats, bases, _ = _data()
-    kw = dict(step_size=step_size, normalize_bases=normalize_bases,
-              return_history=True)
+    kw = dict(
+        step_size=step_size,
+        normalize_bases=normalize_bases,
+        return_history=True)
     ref = em_with_grad_mode(feats, bases, num_stages, 'unrolled', **kw)
     for mode in GRAD_MODES:
         x = feats.clone().requires_grad_()
@@ -86,8 +88,8 @@ def test_only_unrolled_reaches_the_initial_bases():
         res = em_with_grad_mode(x, mu0, 3, mode)
         if mode == 'none':
             continue
-        (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
-        ).backward()
+        (weight *
+         torch.matmul(res.bases, res.resp.transpose(1, 2))).sum().backward()
         assert (mu0.grad is not None) == (mode == 'unrolled'), mode
         assert torch.isfinite(x.grad).all()
 
@@ -101,8 +103,11 @@ def test_implicit_is_the_limit_of_unrolled_once_converged(
     (T 300) the implicit gradient equals backpropagation through all
     iterations."""
     feats, bases, weight = _clustered(3, scale)
-    kw = dict(step_size=step_size, inv_temperature=inv_temperature,
-              implicit_iters=1000, implicit_tol=1e-13)
+    kw = dict(
+        step_size=step_size,
+        inv_temperature=inv_temperature,
+        implicit_iters=1000,
+        implicit_tol=1e-13)
     res = em_with_grad_mode(feats, bases, 200, 'none', **kw)
     prev = em_with_grad_mode(feats, bases, 199, 'none', **kw)
     assert (res.bases - prev.bases).abs().max() < 1e-12  # converged
@@ -116,10 +121,10 @@ def test_implicit_does_not_depend_on_eta_at_convergence():
     gradient there."""
     feats, bases, weight = _clustered(4)
     kw = dict(implicit_iters=1000, implicit_tol=1e-13)
-    one = _input_grad('implicit', feats, bases, weight, 200, step_size=1.0,
-                      **kw)
-    half = _input_grad('implicit', feats, bases, weight, 200, step_size=0.5,
-                       **kw)
+    one = _input_grad(
+        'implicit', feats, bases, weight, 200, step_size=1.0, **kw)
+    half = _input_grad(
+        'implicit', feats, bases, weight, 200, step_size=0.5, **kw)
     torch.testing.assert_close(one, half, rtol=1e-6, atol=1e-8)
 
 
@@ -133,27 +138,50 @@ def test_implicit_is_the_gradient_of_the_converged_map():
     assert (done.bases - before.bases).abs().max() < 1e-10  # converged
 
     def unit(x):
-        res = em_with_grad_mode(x, bases, 100, 'implicit',
-                                implicit_iters=1000, implicit_tol=1e-14)
+        res = em_with_grad_mode(
+            x, bases, 100, 'implicit', implicit_iters=1000, implicit_tol=1e-14)
         return torch.matmul(res.bases, res.resp.transpose(1, 2))
 
-    assert torch.autograd.gradcheck(unit, (feats, ), atol=1e-6, rtol=1e-4,
-                                    check_undefined_grad=False)
+    assert torch.autograd.gradcheck(
+        unit, (feats, ), atol=1e-6, rtol=1e-4, check_undefined_grad=False)
 
 
 def test_implicit_reports_its_adjoint_solve():
-    feats, bases, weight = _data(6)
-    stats = {}
-    x = feats.clone().requires_grad_()
-    res = em_with_grad_mode(x, bases, 3, 'implicit', implicit_iters=7,
-                            implicit_tol=0.0, implicit_stats=stats)
-    (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
-    ).backward()
-    assert stats['iters'] == 7  # tol 0: runs them all
-    assert torch.isfinite(x.grad).all()
+    """At a converged forward the adjoint converges and says so; with a
+    cap of 7 iterations and tolerance 0 it stops at the cap."""
+    feats, bases, weight = _clustered(6)
+    for iters, tol, converged in ((500, 1e-10, True), (7, 0.0, False)):
+        stats = {}
+        x = feats.clone().requires_grad_()
+        res = em_with_grad_mode(x, bases, 100, 'implicit',
+                                implicit_iters=iters, implicit_tol=tol,
+                                implicit_stats=stats)
+        (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
+        ).backward()
+        assert torch.isfinite(x.grad).all()
+        assert stats['iters'] <= iters
+        assert (stats['change'] <= tol) == converged, stats
 
 
 def test_unknown_mode_names_itself():
     feats, bases, _ = _data()
     with pytest.raises(ValueError, match='grad_mode'):
         em_with_grad_mode(feats, bases, 3, 'exact')
+
+
+def test_adjoint_converges_to_the_neumann_sum():
+    from hemnet_mmseg.models.layers.grad_modes import solve_adjoint
+    v = torch.randn(3, 4, dtype=torch.float64)
+    w, iters, res = solve_adjoint(v, lambda x: 0.5 * x, 200, 1e-12)
+    torch.testing.assert_close(w, 2 * v)  # v (I - 0.5 I)^-1
+    assert res <= 1e-12 and iters < 200
+
+
+def test_diverging_adjoint_returns_its_lowest_residual_iterate():
+    """Spectral radius 1.5: the plain iteration grows without bound; the
+    solve returns the iterate of smallest residual instead."""
+    from hemnet_mmseg.models.layers.grad_modes import solve_adjoint
+    v = torch.randn(3, 4, dtype=torch.float64)
+    w, iters, res = solve_adjoint(v, lambda x: -1.5 * x, 30, 1e-6)
+    assert iters == 0 and torch.equal(w, v)
+    assert res == pytest.approx(1.5)
