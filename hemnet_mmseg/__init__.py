@@ -11,17 +11,12 @@ executed) MMEngine's loader for local checkpoint files.
 Paper: Song, Kim, Shim, *Improving Gradient Flow with Unrolled Highway
 Expectation Maximization*, AAAI 2021, https://arxiv.org/abs/2012.04926.
 """
-import warnings
-
-# mmengine 0.10.7 imports pkg_resources, which setuptools<82 (pinned for it)
-# deprecates loudly on every start; it is known and harmless here.
-warnings.filterwarnings(
-    'ignore', message='pkg_resources is deprecated', category=UserWarning)
-
-from .utils import (register_checkpoint_loader, register_config_prefix,  # noqa
+from .utils import (register_checkpoint_loader, register_config_prefix,
                     register_safe_globals)
-from .version import __version__  # noqa: E402
+from .version import __version__
 
+# what makes mmseg's own tools and hemnet_mmseg:: configs work through
+# custom_imports: the weights-only allow-list and loader, and the scope
 register_safe_globals()
 register_checkpoint_loader()
 register_config_prefix()

@@ -81,12 +81,13 @@ def run_cli(args, cwd=None, env=None, timeout=600, check=True):
     full_env = dict(os.environ)
     full_env.setdefault('OMP_NUM_THREADS', '2')
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable] + list(args),
-                          cwd=cwd or REPO,
-                          env=full_env,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable] + list(args),
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
             f'{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}'
@@ -105,6 +106,7 @@ def toy_trained(tmp_path_factory, tiny_toy_root):
 
     Returns (work_dir, completed process)."""
     work_dir = str(tmp_path_factory.mktemp('toy_train'))
-    proc = run_cli(['tools/train.py', TOY_HEMNET, '--work-dir', work_dir,
-                    '--cfg-options'] + toy_options(tiny_toy_root))
+    proc = run_cli([
+        'tools/train.py', TOY_HEMNET, '--work-dir', work_dir, '--cfg-options'
+    ] + toy_options(tiny_toy_root))
     return work_dir, proc

@@ -19,7 +19,6 @@ import os.path as osp
 import shutil
 from typing import Optional
 
-
 # exit statuses that gpu_check.sh records for steps it did not finish
 EXIT = {-1: 'skipped (deadline)', 124: 'timeout (deadline)'}
 
@@ -80,10 +79,14 @@ def collect_run(work: str, name: str, out: str) -> dict:
 def run_names(work: str, out: str, prefix: str) -> list:
     """Training runs called PREFIX_*: work dirs that hold a session, or
     copies already in OUT/runs (not the generated toy data's folder)."""
-    names = {osp.basename(osp.dirname(p)) for p in glob.glob(
-        osp.join(work, f'{prefix}_*', '2*'))}
-    names |= {osp.basename(osp.dirname(p)) for p in glob.glob(
-        osp.join(out, 'runs', f'{prefix}_*', 'run.json'))}
+    names = {
+        osp.basename(osp.dirname(p))
+        for p in glob.glob(osp.join(work, f'{prefix}_*', '2*'))
+    }
+    names |= {
+        osp.basename(osp.dirname(p))
+        for p in glob.glob(osp.join(out, 'runs', f'{prefix}_*', 'run.json'))
+    }
     return sorted(names)
 
 
@@ -98,9 +101,13 @@ def main(argv: Optional[list] = None) -> dict:
         for line in f:
             name, rc, seconds = line.rstrip('\n').split('\t')
             steps.append(dict(step=name, exit=int(rc), seconds=int(seconds)))
-    summary = dict(rehearsal=args.rehearse,
-                   env=_json_line(osp.join(args.out, 'env_info.log')),
-                   steps=steps, toy={}, benchmark={}, camvid={})
+    summary = dict(
+        rehearsal=args.rehearse,
+        env=_json_line(osp.join(args.out, 'env_info.log')),
+        steps=steps,
+        toy={},
+        benchmark={},
+        camvid={})
     for name in run_names(args.work, args.out, 'toy'):
         summary['toy'][name] = collect_run(args.work, name, args.out)
     for path in sorted(glob.glob(osp.join(args.out, 'benchmark_*.json'))):
@@ -112,16 +119,22 @@ def main(argv: Optional[list] = None) -> dict:
         summary['camvid'][name] = collect_run(args.work, name, args.out)
     with open(osp.join(args.out, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    lines = [f'# GPU check: {summary["env"].get("gpu") or "no GPU"}'
-             f'{" (CPU rehearsal)" if args.rehearse else ""}', '',
-             f'torch {summary["env"].get("torch")}, CUDA '
-             f'{summary["env"].get("cuda")}, Python '
-             f'{summary["env"].get("python")}', '',
-             '| step | exit | seconds |', '| --- | --- | --- |']
-    lines += [f'| {s["step"]} | {EXIT.get(s["exit"], s["exit"])} | '
-              f'{s["seconds"]} |' for s in steps]
-    lines += ['', '| run | precision | train s | val mIoU | test mIoU |',
-              '| --- | --- | --- | --- | --- |']
+    lines = [
+        f'# GPU check: {summary["env"].get("gpu") or "no GPU"}'
+        f'{" (CPU rehearsal)" if args.rehearse else ""}', '',
+        f'torch {summary["env"].get("torch")}, CUDA '
+        f'{summary["env"].get("cuda")}, Python '
+        f'{summary["env"].get("python")}', '', '| step | exit | seconds |',
+        '| --- | --- | --- |'
+    ]
+    lines += [
+        f'| {s["step"]} | {EXIT.get(s["exit"], s["exit"])} | '
+        f'{s["seconds"]} |' for s in steps
+    ]
+    lines += [
+        '', '| run | precision | train s | val mIoU | test mIoU |',
+        '| --- | --- | --- | --- | --- |'
+    ]
     for group in ('toy', 'camvid'):
         for name, r in summary[group].items():
             fmt = lambda v: '-' if v is None else f'{v:.2f}'  # noqa: E731
@@ -129,8 +142,10 @@ def main(argv: Optional[list] = None) -> dict:
                          f'{r.get("train_wall_s", "-")} | '
                          f'{fmt(r.get("val_mIoU"))} | '
                          f'{fmt(r.get("test_mIoU"))} |')
-    lines += ['', '| benchmark | figure | ratio | of | spread |',
-              '| --- | --- | --- | --- | --- |']
+    lines += [
+        '', '| benchmark | figure | ratio | of | spread |',
+        '| --- | --- | --- | --- | --- |'
+    ]
     for name, bench in summary['benchmark'].items():
         for r in bench['ratios']:
             lines.append(f'| {name} | {r["figure"]} | {r["ratio"]:.3f} | '

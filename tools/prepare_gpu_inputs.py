@@ -76,13 +76,15 @@ def reencode_camvid(src: str, dst: str, quality: int,
 def main(argv: Optional[list] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default=osp.join(REPO, 'gpu_inputs'))
-    parser.add_argument('--camvid',
-                        default=osp.join(SHARED, 'data', 'camvid'))
-    parser.add_argument('--wheelhouse',
-                        default=osp.join(SHARED, 'wheelhouse-cuda-py312'))
+    parser.add_argument('--camvid', default=osp.join(SHARED, 'data', 'camvid'))
+    parser.add_argument(
+        '--wheelhouse', default=osp.join(SHARED, 'wheelhouse-cuda-py312'))
     parser.add_argument('--quality', type=int, default=90)
-    parser.add_argument('--limit', type=int, default=None,
-                        help='at most N images per split (for rehearsals)')
+    parser.add_argument(
+        '--limit',
+        type=int,
+        default=None,
+        help='at most N images per split (for rehearsals)')
     args = parser.parse_args(argv)
     for path in (args.camvid, args.wheelhouse):
         if not osp.isdir(path):

@@ -3,8 +3,12 @@
 _base_ = ['../emanet/emanet_r18-d8_1xb8-1k_toy-shapes-64x64.py']
 model = dict(
     backbone=dict(
-        _delete_=True, type='PointwiseNet', in_channels=3, channels=64,
-        num_layers=3, norm_cfg=dict(type='SyncBN', requires_grad=True)),
+        _delete_=True,
+        type='PointwiseNet',
+        in_channels=3,
+        channels=64,
+        num_layers=3,
+        norm_cfg=dict(type='SyncBN', requires_grad=True)),
     decode_head=dict(
         _delete_=True,
         type='FCNHead',

@@ -4,8 +4,9 @@
 # download), ResNet-18-D8, 64x64 images, 2 CPU cores: see README "Quick
 # start" for time and mIoU.
 _base_ = [
-    'mmseg::_base_/models/emanet_r50-d8.py', '../_base_/datasets/toy_shapes.py',
-    '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
+    'mmseg::_base_/models/emanet_r50-d8.py',
+    '../_base_/datasets/toy_shapes.py', '../_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py'
 ]
 max_iters = 1000
 model = dict(
@@ -32,8 +33,13 @@ optim_wrapper = dict(
     optimizer=dict(lr=0.02))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
-    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=30, end=max_iters,
-         by_epoch=False)
+    dict(
+        type='PolyLR',
+        eta_min=1e-4,
+        power=0.9,
+        begin=30,
+        end=max_iters,
+        by_epoch=False)
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=250)
 default_hooks = dict(

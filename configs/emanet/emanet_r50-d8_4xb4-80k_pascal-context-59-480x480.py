@@ -2,8 +2,8 @@
 # (the HEMNet twin differs only in the decode head).
 _base_ = [
     'mmseg::_base_/models/emanet_r50-d8.py',
-    'mmseg::_base_/datasets/pascal_context_59.py', '../_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py'
+    'mmseg::_base_/datasets/pascal_context_59.py',
+    '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_80k.py'
 ]
 crop_size = (480, 480)
 data_preprocessor = dict(size=crop_size)

@@ -22,13 +22,17 @@ def sync(device: torch.device) -> None:
 
 def stats(values: List[float], unit: str) -> dict:
     """Median, min, max of repeated measurements."""
-    return dict(median=statistics.median(values), min=min(values),
-                max=max(values), repeats=len(values), unit=unit,
-                values=values)
+    return dict(
+        median=statistics.median(values),
+        min=min(values),
+        max=max(values),
+        repeats=len(values),
+        unit=unit,
+        values=values)
 
 
-def interleaved(fns: Dict[str, Callable[[], None]], repeats: int,
-                warmup: int, device: torch.device) -> Dict[str, dict]:
+def interleaved(fns: Dict[str, Callable[[], None]], repeats: int, warmup: int,
+                device: torch.device) -> Dict[str, dict]:
     """Time each callable, interleaved; seconds."""
     for _ in range(warmup):
         for fn in fns.values():
@@ -50,8 +54,11 @@ def ratio(fig: Dict[str, dict], numerator: str, denominator: str) -> dict:
     a, b = fig[numerator], fig[denominator]
     spread = max((a['max'] - a['min']) / a['median'],
                  (b['max'] - b['min']) / b['median'])
-    return dict(ratio=a['median'] / b['median'], numerator=numerator,
-                denominator=denominator, spread=spread)
+    return dict(
+        ratio=a['median'] / b['median'],
+        numerator=numerator,
+        denominator=denominator,
+        spread=spread)
 
 
 def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
@@ -86,8 +93,9 @@ def train_memory(loss_fn: Callable[[], torch.Tensor],
         sync(device)
         peak = torch.cuda.max_memory_allocated(device) - base
         return dict(bytes=peak, method='cuda max_memory_allocated')
-    return dict(bytes=saved_bytes(loss_fn),
-                method='autograd saved tensors (unique storages)')
+    return dict(
+        bytes=saved_bytes(loss_fn),
+        method='autograd saved tensors (unique storages)')
 
 
 def train_step(module: torch.nn.Module,
@@ -100,8 +108,10 @@ def train_step(module: torch.nn.Module,
     def step() -> None:
         module.train()
         module.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=autocast_dtype,
-                            enabled=autocast_dtype is not None):
+        with torch.autocast(
+                device.type,
+                dtype=autocast_dtype,
+                enabled=autocast_dtype is not None):
             loss = loss_fn()
         loss.backward()
 

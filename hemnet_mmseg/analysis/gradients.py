@@ -51,6 +51,8 @@ def em_gradients(src: HeadAndBatch, **settings) -> Dict:
         loss.backward()
     trace: EMTrace = traces[-1]
     bases: List[Tensor] = trace.result.bases_history
-    return dict(bases_grad=[_norm(mu) for mu in bases],
-                input_grad=_norm(trace.feats), loss=float(loss.detach()),
-                trace=trace)
+    return dict(
+        bases_grad=[_norm(mu) for mu in bases],
+        input_grad=_norm(trace.feats),
+        loss=float(loss.detach()),
+        trace=trace)

@@ -22,7 +22,6 @@ from torch import Tensor
 
 from hemnet_mmseg.models.layers import m_step
 from hemnet_mmseg.models.layers.highway_em import EPS
-
 from .em_trace import EMTrace
 
 
@@ -77,17 +76,19 @@ def step_statistics(trace: EMTrace, step_size: float,
         moved = _angle(prev, new)
         valid = to_target > 1e-6
         fraction = moved[valid] / to_target[valid]
-        rows.append(dict(
-            t=t, mu_hat_norm=_quantile(norm, 0.5),
-            mu_hat_norm_p10=_quantile(norm, 0.1),
-            mu_hat_norm_p90=_quantile(norm, 0.9),
-            share=_quantile(share, 0.5),
-            angular_fraction=_quantile(fraction, 0.5)))
+        rows.append(
+            dict(
+                t=t,
+                mu_hat_norm=_quantile(norm, 0.5),
+                mu_hat_norm_p10=_quantile(norm, 0.1),
+                mu_hat_norm_p90=_quantile(norm, 0.9),
+                share=_quantile(share, 0.5),
+                angular_fraction=_quantile(fraction, 0.5)))
     return rows
 
 
-def measure_regime(src, etas: List[float], mixings: List[str],
-                   max_stages: int, inv_temperature: float) -> List[Dict]:
+def measure_regime(src, etas: List[float], mixings: List[str], max_stages: int,
+                   inv_temperature: float) -> List[Dict]:
     """Step statistics and gradient ratios for each mixing and eta.
 
     For each (mixing, eta): one forward/backward at T = 1 and one at
@@ -111,17 +112,26 @@ def measure_regime(src, etas: List[float], mixings: List[str],
     rows = []
     for mixing in mixings:
         for eta in etas:
-            common = dict(step_size=eta, highway_mixing=mixing,
-                          backprop_em=True, inv_temperature=inv_temperature)
-            short = em_gradients(src, num_stages=1, num_stages_eval=1,
-                                 **common)
-            long = em_gradients(src, num_stages=max_stages,
-                                num_stages_eval=max_stages, **common)
-            row = dict(mixing=mixing, eta=eta,
-                       steps=step_statistics(long['trace'], eta, mixing))
-            for key, a, b in (
-                    ('mu0', short['bases_grad'][0], long['bases_grad'][0]),
-                    ('input', short['input_grad'], long['input_grad'])):
+            common = dict(
+                step_size=eta,
+                highway_mixing=mixing,
+                backprop_em=True,
+                inv_temperature=inv_temperature)
+            short = em_gradients(
+                src, num_stages=1, num_stages_eval=1, **common)
+            long = em_gradients(
+                src,
+                num_stages=max_stages,
+                num_stages_eval=max_stages,
+                **common)
+            row = dict(
+                mixing=mixing,
+                eta=eta,
+                steps=step_statistics(long['trace'], eta, mixing))
+            for key, a, b in (('mu0', short['bases_grad'][0],
+                               long['bases_grad'][0]),
+                              ('input', short['input_grad'],
+                               long['input_grad'])):
                 row[f'{key}_grad_T1'], row[f'{key}_grad_Tmax'] = a, b
                 row[f'{key}_ratio'] = b / a if a > 0 else None
             rows.append(row)

@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from hemnet_mmseg.models import HEMHead
-
 from .em_trace import find_hem_module
 
 
@@ -68,18 +67,24 @@ def random_head(batch: int = 2,
         **head_kwargs).eval()
     gen = torch.Generator().manual_seed(seed)
     # post-ReLU backbone features
-    feats = torch.randn(batch, in_channels, height, width,
-                        generator=gen).relu()
-    labels = torch.randint(0, num_classes, (batch, height, width),
-                           generator=gen)
+    feats = torch.randn(
+        batch, in_channels, height, width, generator=gen).relu()
+    labels = torch.randint(
+        0, num_classes, (batch, height, width), generator=gen)
 
     def loss(logits: Tensor) -> Tensor:
         return torch.nn.functional.cross_entropy(logits, labels)
 
-    meta = dict(source='random', seed=seed,
-                input_shape=list(feats.shape), num_classes=num_classes,
-                head=dict(in_channels=in_channels, ema_channels=ema_channels,
-                          num_bases=num_bases, **head_kwargs))
+    meta = dict(
+        source='random',
+        seed=seed,
+        input_shape=list(feats.shape),
+        num_classes=num_classes,
+        head=dict(
+            in_channels=in_channels,
+            ema_channels=ema_channels,
+            num_bases=num_bases,
+            **head_kwargs))
     return HeadAndBatch(head, [feats], loss, None, meta)
 
 
@@ -114,11 +119,14 @@ def load_trained(config: str,
         return head.loss_by_feat(logits, data_samples)['loss_ce']
 
     images = torch.stack([s['inputs'] for s in samples]).flip(1)  # BGR->RGB
-    meta = dict(source='checkpoint', config=config, checkpoint=checkpoint,
-                num_images=len(samples),
-                input_shape=[list(f.shape) for f in inputs],
-                image_paths=[s['data_samples'].img_path for s in samples],
-                num_classes=head.num_classes)
+    meta = dict(
+        source='checkpoint',
+        config=config,
+        checkpoint=checkpoint,
+        num_images=len(samples),
+        input_shape=[list(f.shape) for f in inputs],
+        image_paths=[s['data_samples'].img_path for s in samples],
+        num_classes=head.num_classes)
     return HeadAndBatch(head, inputs, loss, images, meta)
 
 
@@ -130,14 +138,22 @@ def add_source_arguments(parser) -> None:
     from mmengine.config import DictAction
     parser.add_argument('config', nargs='?', help='config (with CHECKPOINT)')
     parser.add_argument('checkpoint', nargs='?', help='trained checkpoint')
-    parser.add_argument('--etas', type=float, nargs='+',
-                        default=[1.0, 0.8, 0.5, 0.2])
+    parser.add_argument(
+        '--etas', type=float, nargs='+', default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--num-images', type=int, default=2)
-    parser.add_argument('--size', type=int, nargs=2, default=[16, 16],
-                        metavar=('H', 'W'), help='random features: H W')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[16, 16],
+        metavar=('H', 'W'),
+        help='random features: H W')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
 
 
 def check_source_arguments(parser, args) -> None:
@@ -155,7 +171,9 @@ def load_source(args) -> HeadAndBatch:
     choose (seeded with ``--seed``)."""
     torch.manual_seed(args.seed)
     if args.config:
-        return load_trained(args.config, args.checkpoint, args.num_images,
-                            cfg_options=args.cfg_options)
-    return random_head(height=args.size[0], width=args.size[1],
-                       seed=args.seed)
+        return load_trained(
+            args.config,
+            args.checkpoint,
+            args.num_images,
+            cfg_options=args.cfg_options)
+    return random_head(height=args.size[0], width=args.size[1], seed=args.seed)

@@ -11,6 +11,7 @@ Runner is built (the Runner then skips its own ``init_dist``) and sets
 import os
 import os.path as osp
 import sys
+import warnings
 from typing import Optional
 
 import torch
@@ -21,6 +22,13 @@ from hemnet_mmseg.datasets import BadSampleError
 from hemnet_mmseg.utils import (  # noqa: F401  (re-exported for the tools)
     UserError, check_checkpoint_file, load_config, refuse_unsafe_load_variable,
     replace_syncbn)
+
+# mmengine 0.10.7 imports pkg_resources, which setuptools<82 (pinned for it)
+# deprecates loudly on every start; known and harmless for the tools. Set
+# here, in the command-line entry points, not when the library is imported,
+# so that a user's own program keeps its warnings.
+warnings.filterwarnings(
+    'ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 
 def one_line(err: Exception) -> str:
@@ -119,8 +127,8 @@ def check_data_roots(cfg: Config, loaders) -> None:
                     getattr(cls, 'GENERATES_DATA', False)
                     and ds.get('generate', {}) is not None):
                 continue
-            hint = getattr(cls, 'DATA_HINT', '') or (
-                'Download or create the data there.')
+            hint = getattr(cls, 'DATA_HINT',
+                           '') or ('Download or create the data there.')
             raise UserError(
                 f'data root not found: {root} ({loader}.dataset, '
                 f'{ds.get("type")}). {hint} Or point the config at it: '

@@ -17,7 +17,6 @@ import mmcv
 import torch
 
 from hemnet_mmseg.utils import check_state_dict_keys
-
 from .common import UserError, check_checkpoint_file, load_config, run_main
 
 #: default --max-pixels: 4096 x 4096 after the test-time resize
@@ -59,15 +58,14 @@ def test_time_size(cfg, height: int, width: int) -> Tuple[int, int]:
             continue
         if step.get('scale') is not None:
             if step.get('keep_ratio', False):
-                w, h = mmcv.rescale_size((width, height), tuple(
-                    step['scale']))
+                w, h = mmcv.rescale_size((width, height), tuple(step['scale']))
                 return h, w
             w, h = step['scale']
             return h, w
         factor = step.get('scale_factor')
         if factor is not None:
-            fw, fh = (factor, factor) if isinstance(
-                factor, (int, float)) else factor
+            fw, fh = (factor, factor) if isinstance(factor,
+                                                    (int, float)) else factor
             return int(height * fh + 0.5), int(width * fw + 0.5)
     return height, width
 
@@ -109,8 +107,8 @@ def main(argv: Optional[list] = None) -> str:
             'count: raise --max-pixels to run it anyway')
     model = init_model(cfg, args.checkpoint, device=args.device)
     if not args.allow_mismatched_keys:
-        ckpt = torch.load(args.checkpoint, map_location='cpu',
-                          weights_only=True)
+        ckpt = torch.load(
+            args.checkpoint, map_location='cpu', weights_only=True)
         check_state_dict_keys(model, ckpt.get('state_dict', ckpt),
                               args.checkpoint)
     result = inference_model(model, img)

@@ -89,11 +89,19 @@ def main(argv: Optional[list] = None) -> dict:
         metrics = {k: float(v) for k, v in metrics.items()}
         path = osp.join(runner.log_dir, 'test_metrics.json')
         with open(path, 'w') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint,
-                           tta=args.tta, metrics=metrics), f, indent=2)
+            json.dump(
+                dict(
+                    config=args.config,
+                    checkpoint=args.checkpoint,
+                    tta=args.tta,
+                    metrics=metrics),
+                f,
+                indent=2)
         summary = '  '.join(f'{k}: {v:.2f}' for k, v in metrics.items())
-        print(f'test metrics ({"tta" if args.tta else "single scale"}): '
-              f'{summary}\nmetrics written to {path}', flush=True)
+        print(
+            f'test metrics ({"tta" if args.tta else "single scale"}): '
+            f'{summary}\nmetrics written to {path}',
+            flush=True)
     return metrics
 
 

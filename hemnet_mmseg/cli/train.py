@@ -10,7 +10,6 @@ from mmengine.logging import print_log
 
 from hemnet_mmseg.engine import unsupported_reason
 from hemnet_mmseg.utils import find_resume_checkpoint
-
 from .common import (UserError, add_cfg_options, add_launcher_args,
                      add_plugin_hooks, build_runner, check_checkpoint_file,
                      check_data_roots, load_config, parse_with_local_rank,
@@ -109,8 +108,9 @@ def build_train_config(args: argparse.Namespace):
     add_plugin_hooks(cfg)
     if args.no_amp and args.amp_dtype:
         raise UserError('--no-amp and --amp-dtype contradict each other')
-    set_precision(cfg, 'float32' if args.no_amp else args.amp_dtype or (
-        'auto' if args.amp else None))
+    set_precision(
+        cfg, 'float32' if args.no_amp else args.amp_dtype or
+        ('auto' if args.amp else None))
     if args.resume == 'auto':
         # the newest intact checkpoint, not blindly what last_checkpoint says
         cfg.resume = True
@@ -119,8 +119,8 @@ def build_train_config(args: argparse.Namespace):
         check_checkpoint_file(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
-    if cfg.get('load_from') and not str(cfg.load_from).startswith(
-            ('http://', 'https://', 'open-mmlab://')):
+    remote = ('http://', 'https://', 'open-mmlab://')
+    if cfg.get('load_from') and not str(cfg.load_from).startswith(remote):
         check_checkpoint_file(cfg.load_from)
     return cfg
 

@@ -34,10 +34,9 @@ class CamVidDataset(NamedFileErrorsMixin, BaseSegDataset):
     METAINFO = dict(
         classes=('sky', 'building', 'pole', 'road', 'pavement', 'tree',
                  'signsymbol', 'fence', 'car', 'pedestrian', 'bicyclist'),
-        palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128],
-                 [128, 64, 128], [60, 40, 222], [128, 128, 0],
-                 [192, 128, 128], [64, 64, 128], [64, 0, 128],
-                 [64, 64, 0], [0, 128, 192]])
+        palette=[[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128],
+                 [60, 40, 222], [128, 128, 0], [192, 128, 128], [64, 64, 128],
+                 [64, 0, 128], [64, 64, 0], [0, 128, 192]])
     UNLABELLED = 11
     IGNORE_INDEX = 255
     DATA_HINT = ('CamVid is not downloaded at run time: put the SegNet-split '
@@ -52,9 +51,10 @@ class CamVidDataset(NamedFileErrorsMixin, BaseSegDataset):
             img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
     @classmethod
-    def get_label_map(cls,
-                      new_classes: Optional[Sequence] = None
-                      ) -> Optional[Dict[int, int]]:
+    def get_label_map(
+            cls,
+            new_classes: Optional[Sequence] = None
+    ) -> Optional[Dict[int, int]]:
         """mmseg's class-subset mapping, plus unlabelled (11) -> 255."""
         label_map = super().get_label_map(new_classes) or {}
         label_map[cls.UNLABELLED] = cls.IGNORE_INDEX

@@ -98,8 +98,9 @@ class NamedFileErrorsMixin:
         except Exception as err:
             info = self.get_data_info(idx)
             paths = [info.get('img_path'), info.get('seg_map_path')]
-            bad = [p for p in paths if p and (not osp.isfile(p)
-                                              or _unreadable(p))]
+            bad = [
+                p for p in paths if p and (not osp.isfile(p) or _unreadable(p))
+            ]
             if not bad:
                 raise
             raise BadSampleError(

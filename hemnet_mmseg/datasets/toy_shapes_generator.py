@@ -118,8 +118,11 @@ def generate(root: str,
                 cv2.imwrite(osp.join(tmp, 'ann_dir', split, name), label)
         meta = dict(
             generator='hemnet_mmseg.datasets.toy_shapes_generator',
-            classes=CLASSES, num_train=num_train, num_val=num_val,
-            size=size, seed=seed)
+            classes=CLASSES,
+            num_train=num_train,
+            num_val=num_val,
+            size=size,
+            seed=seed)
         with open(osp.join(tmp, META_FILE), 'w') as f:
             json.dump(meta, f, indent=2)
         try:
@@ -139,8 +142,8 @@ def main(argv: Optional[list] = None) -> None:
         description='Generate the toy shapes segmentation data set.')
     parser.add_argument('root', nargs='?', default='data/toy_shapes')
     for key, value in DEFAULTS.items():
-        parser.add_argument(f'--{key.replace("_", "-")}', type=int,
-                            default=value)
+        parser.add_argument(
+            f'--{key.replace("_", "-")}', type=int, default=value)
     args = parser.parse_args(argv)
     generate(args.root, args.num_train, args.num_val, args.size, args.seed)
     print(f'toy shapes data set at {osp.abspath(args.root)}')

@@ -52,8 +52,7 @@ def check_checkpoint_file(path: str) -> None:
                     return
                 bad = zf.testzip()
         except (zipfile.BadZipFile, OSError, EOFError) as err:
-            raise UserError(
-                f'checkpoint is damaged: {path} ({err})') from err
+            raise UserError(f'checkpoint is damaged: {path} ({err})') from err
         if bad is not None:
             raise UserError(f'checkpoint is damaged: {path} (entry {bad} '
                             'fails its CRC-32 check)')

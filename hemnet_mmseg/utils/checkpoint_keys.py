@@ -22,9 +22,9 @@ def _cut(keys: List[str], n: int = 4) -> str:
     return ', '.join(keys[:n]) + more
 
 
-def state_dict_keys_mismatch(model: torch.nn.Module,
-                             state_dict: Mapping) -> Tuple[List[str],
-                                                           List[str]]:
+def state_dict_keys_mismatch(
+        model: torch.nn.Module,
+        state_dict: Mapping) -> Tuple[List[str], List[str]]:
     """(missing, unexpected) keys of ``state_dict`` for ``model``."""
     if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
         model = model.module

@@ -10,7 +10,7 @@ which *executes* the text, only to read ``gpu_ids``.
 
 :func:`register_checkpoint_loader` (called when ``hemnet_mmseg`` is
 imported) replaces that scheme, through MMEngine's own extension point
-``CheckpointLoader.register_scheme``, by :func:`load_local_weights_only`:
+``CheckpointLoader.register_scheme``, by :func:`load_from_local_weights_only`:
 ``torch.load(..., weights_only=True)`` passed explicitly (torch ignores the
 environment variable then), and the stored config reduced to its
 ``gpu_ids = [...]`` literal, read with :func:`ast.literal_eval`. This holds
@@ -80,7 +80,7 @@ def strip_stored_config(checkpoint: Any) -> Any:
     return checkpoint
 
 
-def load_local_weights_only(filename: str, map_location=None) -> Any:
+def load_from_local_weights_only(filename: str, map_location=None) -> Any:
     """MMEngine's ``load_from_local``, weights-only and config-free.
 
     Args:
@@ -105,10 +105,10 @@ def load_local_weights_only(filename: str, map_location=None) -> Any:
 
 
 def register_checkpoint_loader() -> None:
-    """Make :func:`load_local_weights_only` MMEngine's loader for local
+    """Make :func:`load_from_local_weights_only` MMEngine's loader for local
     paths (idempotent)."""
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_local_weights_only, force=True)
+        prefixes='', loader=load_from_local_weights_only, force=True)
 
 
 def refuse_unsafe_load_variable() -> None:

@@ -56,12 +56,14 @@ def _local_bases(tree: ast.Module, path: str) -> list:
     except (LookupError, ValueError):
         return []
     bases = [bases] if isinstance(bases, str) else list(bases)
-    return [osp.normpath(osp.join(osp.dirname(path), b))
-            for b in bases if isinstance(b, str) and '::' not in b]
+    return [
+        osp.normpath(osp.join(osp.dirname(path), b)) for b in bases
+        if isinstance(b, str) and '::' not in b
+    ]
 
 
-def find_syntax_error(path: str, seen: Optional[set] = None
-                      ) -> Optional[SyntaxError]:
+def find_syntax_error(path: str,
+                      seen: Optional[set] = None) -> Optional[SyntaxError]:
     """The first syntax error in a config or its ``_base_`` files, with the
     file name set, or None."""
     seen = set() if seen is None else seen

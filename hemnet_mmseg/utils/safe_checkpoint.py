@@ -74,8 +74,9 @@ def checkpoint_getattr(obj: Any, name: str, *default: Any) -> Any:
 NUMERIC_KINDS = frozenset('biufc')
 
 
-def checkpoint_dtype(obj: Any, align: bool = False, copy: bool = False
-                     ) -> np.dtype:
+def checkpoint_dtype(obj: Any,
+                     align: bool = False,
+                     copy: bool = False) -> np.dtype:
     """``numpy.dtype`` narrowed to builtin numeric dtypes.
 
     Registered as ``numpy.dtype`` in torch's weights-only allow-list. Returns
@@ -133,8 +134,13 @@ class CheckpointArray(np.ndarray):
     checkpoint saved again (a resumed run) holds no name of this module.
     """
 
-    def __new__(cls, shape, dtype=float, buffer=None, offset=0,
-                strides=None, order=None):
+    def __new__(cls,
+                shape,
+                dtype=float,
+                buffer=None,
+                offset=0,
+                strides=None,
+                order=None):
         check_array_dtype(dtype)
         return super().__new__(cls, shape, dtype, buffer, offset, strides,
                                order)
@@ -149,8 +155,8 @@ class CheckpointArray(np.ndarray):
         return self.view(np.ndarray).__reduce__()
 
 
-def checkpoint_reconstruct(subtype: Any, shape: Any, dtype: Any
-                           ) -> CheckpointArray:
+def checkpoint_reconstruct(subtype: Any, shape: Any,
+                           dtype: Any) -> CheckpointArray:
     """``numpy._core.multiarray._reconstruct`` narrowed to
     :class:`CheckpointArray` of a numeric dtype (the array's real dtype and
     data arrive next, through its checked ``__setstate__``).

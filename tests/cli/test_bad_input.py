@@ -12,9 +12,12 @@ pytestmark = pytest.mark.slow
 def test_missing_data_root_names_path_and_how_to_create(
         cli, toy_config, toy_opts, tmp_path):
     missing = tmp_path / 'nowhere'
-    proc = cli(['tools/train.py', toy_config, '--work-dir', str(tmp_path),
-                '--cfg-options'] + toy_opts(missing) +
-               ['train_dataloader.dataset.generate=None'], check=False)
+    proc = cli(
+        [
+            'tools/train.py', toy_config, '--work-dir',
+            str(tmp_path), '--cfg-options'
+        ] + toy_opts(missing) + ['train_dataloader.dataset.generate=None'],
+        check=False)
     assert proc.returncode == 2
     assert f'data root not found: {missing}' in proc.stderr
     assert 'hemnet-make-toy-data' in proc.stderr
@@ -24,8 +27,12 @@ def test_missing_data_root_names_path_and_how_to_create(
 def test_missing_mmseg_data_root_names_path(cli, repo, tmp_path):
     cfg = osp.join(repo, 'configs', 'hemnet',
                    'hemnet_r50-d8_4xb2-80k_cityscapes-512x1024.py')
-    proc = cli([osp.join(repo, 'tools', 'train.py'), cfg, '--work-dir',
-                str(tmp_path / 'w')], cwd=str(tmp_path), check=False)
+    proc = cli([
+        osp.join(repo, 'tools', 'train.py'), cfg, '--work-dir',
+        str(tmp_path / 'w')
+    ],
+               cwd=str(tmp_path),
+               check=False)
     assert proc.returncode == 2
     assert 'data root not found: data/cityscapes/' in proc.stderr
     assert 'CityscapesDataset' in proc.stderr
@@ -34,12 +41,15 @@ def test_missing_mmseg_data_root_names_path(cli, repo, tmp_path):
 def test_missing_data_folder_inside_root_is_named(toy_config, tmp_path):
     from hemnet_mmseg.datasets import ToyShapesDataset
     (tmp_path / 'root').mkdir()
-    with pytest.raises(FileNotFoundError,
-                       match=str(tmp_path / 'root' / 'img_dir' / 'val')):
-        ToyShapesDataset(data_root=str(tmp_path / 'root'), generate=None,
-                         data_prefix=dict(img_path='img_dir/val',
-                                          seg_map_path='ann_dir/val'),
-                         pipeline=[])
+    with pytest.raises(
+            FileNotFoundError,
+            match=str(tmp_path / 'root' / 'img_dir' / 'val')):
+        ToyShapesDataset(
+            data_root=str(tmp_path / 'root'),
+            generate=None,
+            data_prefix=dict(
+                img_path='img_dir/val', seg_map_path='ann_dir/val'),
+            pipeline=[])
 
 
 @pytest.mark.parametrize('which', ['img_dir', 'ann_dir'])
@@ -52,9 +62,13 @@ def test_corrupt_file_is_named(cli, toy_config, toy_opts, tiny_toy_root,
         f.write(b'this is not a png')
     ckpt = tmp_path / 'ckpt.pth'
     torch.save({'state_dict': {}}, ckpt)
-    proc = cli(['tools/test.py', toy_config, str(ckpt), '--work-dir',
-                str(tmp_path / 'w'), '--allow-mismatched-keys',
-                '--cfg-options'] + toy_opts(root), check=False)
+    proc = cli(
+        [
+            'tools/test.py', toy_config,
+            str(ckpt), '--work-dir',
+            str(tmp_path / 'w'), '--allow-mismatched-keys', '--cfg-options'
+        ] + toy_opts(root),
+        check=False)
     assert proc.returncode == 2
     assert bad in proc.stderr, proc.stderr[-2000:]
     assert 'cannot read' in proc.stderr
@@ -73,15 +87,24 @@ def test_bad_checkpoint_is_one_line_error(cli, toy_config, tiny_toy_root,
         data = bytearray(path.read_bytes())
         data[8192:9216] = b'\x00' * 1024
         path.write_bytes(bytes(data))
-    img = sorted(glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val',
-                                    '*.png')))[0]
+    img = sorted(
+        glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val', '*.png')))[0]
     args = {
-        'test': ['tools/test.py', toy_config, str(path), '--work-dir',
-                 str(tmp_path / 'w')],
-        'train': ['tools/train.py', toy_config, '--resume', str(path),
-                  '--work-dir', str(tmp_path / 'w')],
-        'infer': ['tools/infer.py', img, toy_config, str(path), '--out',
-                  str(tmp_path / 'o.png')],
+        'test': [
+            'tools/test.py', toy_config,
+            str(path), '--work-dir',
+            str(tmp_path / 'w')
+        ],
+        'train': [
+            'tools/train.py', toy_config, '--resume',
+            str(path), '--work-dir',
+            str(tmp_path / 'w')
+        ],
+        'infer': [
+            'tools/infer.py', img, toy_config,
+            str(path), '--out',
+            str(tmp_path / 'o.png')
+        ],
     }[tool]
     proc = cli(args, check=False)
     assert proc.returncode == 2
@@ -117,9 +140,10 @@ def _toy_copy(tiny_toy_root, tmp_path):
 
 
 @pytest.mark.parametrize('tool', ['test', 'train'])
-def test_label_value_outside_the_classes_is_one_line(
-        cli, toy_config, toy_opts, tiny_toy_root, toy_trained, tmp_path,
-        tool):
+def test_label_value_outside_the_classes_is_one_line(cli, toy_config, toy_opts,
+                                                     tiny_toy_root,
+                                                     toy_trained, tmp_path,
+                                                     tool):
     """Before: IndexError in training, a silently changed metric in test."""
     import cv2
     root = _toy_copy(tiny_toy_root, tmp_path)
@@ -130,12 +154,16 @@ def test_label_value_outside_the_classes_is_one_line(
     cv2.imwrite(bad, label)
     opts = toy_opts(root, max_iters=8, interval=100, batch=16)
     if tool == 'test':
-        args = ['tools/test.py', toy_config,
-                osp.join(toy_trained[0], 'iter_4.pth')]
+        args = [
+            'tools/test.py', toy_config,
+            osp.join(toy_trained[0], 'iter_4.pth')
+        ]
     else:
         args = ['tools/train.py', toy_config]
-    proc = cli(args + ['--work-dir', str(tmp_path / 'w'), '--cfg-options'] +
-               opts, check=False)
+    proc = cli(
+        args +
+        ['--work-dir', str(tmp_path / 'w'), '--cfg-options'] + opts,
+        check=False)
     assert proc.returncode == 2, proc.stderr[-3000:]
     line = _one_error_line(proc, tool)
     assert bad in line and 'value 7' in line and 'outside [0, 5)' in line
@@ -148,10 +176,13 @@ def test_label_of_another_size_names_both_files(cli, toy_config, toy_opts,
     root = _toy_copy(tiny_toy_root, tmp_path)
     bad = sorted(glob.glob(str(root / 'ann_dir' / 'val' / '*.png')))[0]
     cv2.imwrite(bad, cv2.imread(bad, cv2.IMREAD_UNCHANGED)[:40, :50])
-    proc = cli(['tools/test.py', toy_config,
-                osp.join(toy_trained[0], 'iter_4.pth'), '--work-dir',
-                str(tmp_path / 'w'), '--cfg-options'] + toy_opts(root),
-               check=False)
+    proc = cli(
+        [
+            'tools/test.py', toy_config,
+            osp.join(toy_trained[0], 'iter_4.pth'), '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options'
+        ] + toy_opts(root),
+        check=False)
     assert proc.returncode == 2
     line = _one_error_line(proc, 'test')
     img = bad.replace('ann_dir', 'img_dir')
@@ -168,30 +199,36 @@ def test_checkpoint_of_another_model_is_refused(cli, repo, toy_trained,
     pointwise = osp.join(repo, 'configs', 'baselines',
                          'pointwise_1xb8-1k_toy-shapes-64x64.py')
     opts = ['--cfg-options'] + toy_opts(tiny_toy_root)
-    proc = cli(['tools/test.py', pointwise, ckpt, '--work-dir',
-                str(tmp_path / 'a')] + opts, check=False)
+    proc = cli(
+        ['tools/test.py', pointwise, ckpt, '--work-dir',
+         str(tmp_path / 'a')] + opts,
+        check=False)
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
     assert 'does not match the model' in line and ckpt in line
     assert 'missing' in line and 'unexpected' in line
     assert '--allow-mismatched-keys' in line
-    cli(['tools/test.py', pointwise, ckpt, '--work-dir', str(tmp_path / 'b'),
-         '--allow-mismatched-keys'] + opts)
+    cli([
+        'tools/test.py', pointwise, ckpt, '--work-dir',
+        str(tmp_path / 'b'), '--allow-mismatched-keys'
+    ] + opts)
     emanet = osp.join(repo, 'configs', 'emanet',
                       'emanet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
-    cli(['tools/test.py', emanet, ckpt, '--work-dir', str(tmp_path / 'c')] +
-        opts)
-    img = sorted(glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val',
-                                    '*.png')))[0]
-    proc = cli(['tools/infer.py', img, pointwise, ckpt, '--out',
-                str(tmp_path / 'o.png')], check=False)
+    cli(['tools/test.py', emanet, ckpt, '--work-dir',
+         str(tmp_path / 'c')] + opts)
+    img = sorted(
+        glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val', '*.png')))[0]
+    proc = cli([
+        'tools/infer.py', img, pointwise, ckpt, '--out',
+        str(tmp_path / 'o.png')
+    ],
+               check=False)
     assert proc.returncode == 2 and 'does not match' in proc.stderr
 
 
 @pytest.mark.parametrize('case', ['empty_image', 'bad_out', 'huge_image'])
-def test_infer_refuses_bad_input_before_inference(cli, toy_config,
-                                                  toy_trained, tmp_path,
-                                                  case):
+def test_infer_refuses_bad_input_before_inference(cli, toy_config, toy_trained,
+                                                  tmp_path, case):
     import cv2
     import numpy as np
     ckpt = osp.join(toy_trained[0], 'iter_4.pth')
@@ -203,14 +240,19 @@ def test_infer_refuses_bad_input_before_inference(cli, toy_config,
         out = tmp_path / 'o.xyz'
     else:  # 4200 x 4200 > 4096 x 4096, and the toy config does not resize
         cv2.imwrite(str(img), np.zeros((4200, 4200, 3), np.uint8))
-    proc = cli(['tools/infer.py', str(img), toy_config, ckpt, '--out',
-                str(out)], check=False)
+    proc = cli(
+        ['tools/infer.py',
+         str(img), toy_config, ckpt, '--out',
+         str(out)],
+        check=False)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    expected = {'empty_image': f'image is empty (0 bytes): {img}',
-                'bad_out': 'cannot write this file type',
-                'huge_image': '--max-pixels'}[case]
+    expected = {
+        'empty_image': f'image is empty (0 bytes): {img}',
+        'bad_out': 'cannot write this file type',
+        'huge_image': '--max-pixels'
+    }[case]
     assert expected in lines[0]
     assert not out.exists()
 
@@ -218,11 +260,13 @@ def test_infer_refuses_bad_input_before_inference(cli, toy_config,
 def test_infer_test_time_size_follows_the_resize(repo):
     from hemnet_mmseg.cli.infer import test_time_size
     from hemnet_mmseg.utils import load_config
-    camvid = load_config(osp.join(
-        repo, 'configs', 'hemnet', 'hemnet_r50-d8_1xb8-20k_camvid-360x480.py'))
+    camvid = load_config(
+        osp.join(repo, 'configs', 'hemnet',
+                 'hemnet_r50-d8_1xb8-20k_camvid-360x480.py'))
     assert test_time_size(camvid, 3600, 4800) == (360, 480)
-    toy = load_config(osp.join(repo, 'configs', 'hemnet',
-                               'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
+    toy = load_config(
+        osp.join(repo, 'configs', 'hemnet',
+                 'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
     assert test_time_size(toy, 8000, 8000) == (8000, 8000)
 
 

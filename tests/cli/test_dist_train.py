@@ -39,8 +39,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_two_process_gloo_training_keeps_bases_in_sync(
-        repo, toy_config, tiny_toy_root, toy_opts, tmp_path):
+def test_two_process_gloo_training_keeps_bases_in_sync(repo, toy_config,
+                                                       tiny_toy_root, toy_opts,
+                                                       tmp_path):
     (tmp_path / 'dump_bases_hook.py').write_text(HOOK)
     cfg = tmp_path / 'dist_cfg.py'
     cfg.write_text(
@@ -49,14 +50,23 @@ def test_two_process_gloo_training_keeps_bases_in_sync(
         ' allow_failed_imports=False)\n'
         "custom_hooks = [dict(type='DumpBasesHook')]\n")
     work_dir = tmp_path / 'work'
-    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1',
-               PYTHON=sys.executable,
-               PYTHONPATH=f'{tmp_path}:{os.environ.get("PYTHONPATH", "")}')
+    env = dict(
+        os.environ,
+        PORT=str(_free_port()),
+        OMP_NUM_THREADS='1',
+        PYTHON=sys.executable,
+        PYTHONPATH=f'{tmp_path}:{os.environ.get("PYTHONPATH", "")}')
     proc = subprocess.run(
-        ['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir',
-         str(work_dir), '--cfg-options'] +
-        toy_opts(tiny_toy_root, max_iters=4, interval=4),
-        cwd=repo, env=env, capture_output=True, text=True, timeout=420)
+        [
+            'bash', 'tools/dist_train.sh',
+            str(cfg), '2', '--work-dir',
+            str(work_dir), '--cfg-options'
+        ] + toy_opts(tiny_toy_root, max_iters=4, interval=4),
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (work_dir / 'iter_4.pth').exists()
     start = [torch.load(work_dir / f'bases_start_rank{r}.pt') for r in (0, 1)]
@@ -78,8 +88,10 @@ def test_the_tools_destroy_their_process_group_on_the_way_out(tmp_path):
 
     def main_fn(fail):
         dist.init_process_group(
-            'gloo', init_method=f'file://{tmp_path / "store"}{fail}',
-            rank=0, world_size=1)
+            'gloo',
+            init_method=f'file://{tmp_path / "store"}{fail}',
+            rank=0,
+            world_size=1)
         assert dist.is_initialized()
         if fail:
             raise UserError('bad input')

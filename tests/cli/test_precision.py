@@ -13,14 +13,16 @@ from hemnet_mmseg.cli.train import set_precision
 from hemnet_mmseg.engine import cpu_has_native_bf16
 from hemnet_mmseg.utils import UserError
 
-native_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(),
-                                 reason='this CPU has no native bf16')
+native_bf16 = pytest.mark.skipif(
+    not cpu_has_native_bf16(), reason='this CPU has no native bf16')
 
 
 def _cfg(**wrapper):
-    return Config(dict(optim_wrapper=dict(
-        dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01)),
-        **wrapper)))
+    return Config(
+        dict(
+            optim_wrapper=dict(
+                dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01)),
+                **wrapper)))
 
 
 @pytest.fixture
@@ -45,15 +47,18 @@ def test_amp_on_cpu_without_native_bf16_is_one_line(no_cuda, monkeypatch):
         set_precision(_cfg(), 'float16')
 
 
-def test_config_precision_checked_up_front_and_overridable(no_cuda,
-                                                           monkeypatch):
+def test_config_precision_checked_up_front_and_overridable(
+        no_cuda, monkeypatch):
     monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: False)
     strict = _cfg(type='AutocastOptimWrapper', dtype='bfloat16')
     with pytest.raises(UserError, match='--no-amp'):
         set_precision(strict, None)
     # "where supported": the wrapper itself falls back, nothing to refuse
-    set_precision(_cfg(type='AutocastOptimWrapper', dtype='bfloat16',
-                       fallback_float32=True), None)
+    set_precision(
+        _cfg(
+            type='AutocastOptimWrapper',
+            dtype='bfloat16',
+            fallback_float32=True), None)
     set_precision(strict, 'float32')  # --no-amp
     assert strict.optim_wrapper.type == 'OptimWrapper'
     assert 'dtype' not in strict.optim_wrapper
@@ -81,16 +86,22 @@ def test_other_wrapper_types_are_refused():
 def test_bf16_training_saves_and_resumes(cli, toy_config, tiny_toy_root,
                                          toy_opts, tmp_path):
     work = tmp_path / 'w'
-    cli(['tools/train.py', toy_config, '--work-dir', str(work), '--amp',
-         '--cfg-options'] + toy_opts(tiny_toy_root, max_iters=4, interval=2))
-    cli(['tools/train.py', toy_config, '--work-dir', str(work), '--amp',
-         '--resume', '--cfg-options'] +
-        toy_opts(tiny_toy_root, max_iters=6, interval=2))
+    cli([
+        'tools/train.py', toy_config, '--work-dir',
+        str(work), '--amp', '--cfg-options'
+    ] + toy_opts(tiny_toy_root, max_iters=4, interval=2))
+    cli([
+        'tools/train.py', toy_config, '--work-dir',
+        str(work), '--amp', '--resume', '--cfg-options'
+    ] + toy_opts(tiny_toy_root, max_iters=6, interval=2))
     assert osp.isfile(work / 'iter_6.pth')
-    records = [json.load(open(p)) for p in
-               sorted(glob.glob(str(work / '*' / 'run.json')))]
+    records = [
+        json.load(open(p))
+        for p in sorted(glob.glob(str(work / '*' / 'run.json')))
+    ]
     assert [r['precision'] for r in records] == ['bfloat16', 'bfloat16']
     assert records[1]['resumed_at'] == 4 and records[1]['em_float32']
     ckpt = torch.load(str(work / 'iter_6.pth'), weights_only=True)
-    assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in ckpt['state_dict'].values()
+        if v.is_floating_point())

@@ -35,11 +35,14 @@ def test_train_writes_checkpoint_and_log_with_miou(trained):
 
 
 @pytest.mark.parametrize('tta', [False, True])
-def test_test_prints_metrics(trained, cli, toy_config, tiny_toy_root,
-                             toy_opts, tmp_path, tta):
+def test_test_prints_metrics(trained, cli, toy_config, tiny_toy_root, toy_opts,
+                             tmp_path, tta):
     work_dir, _ = trained
-    args = ['tools/test.py', toy_config, osp.join(work_dir, 'iter_4.pth'),
-            '--work-dir', str(tmp_path)]
+    args = [
+        'tools/test.py', toy_config,
+        osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+        str(tmp_path)
+    ]
     if tta:
         args.append('--tta')
     proc = cli(args + ['--cfg-options'] + toy_opts(tiny_toy_root))
@@ -55,24 +58,29 @@ def test_test_out_and_show_dir(trained, cli, toy_config, tiny_toy_root,
                                toy_opts, tmp_path):
     work_dir, _ = trained
     out = tmp_path / 'preds'
-    cli(['tools/test.py', toy_config, osp.join(work_dir, 'iter_4.pth'),
-         '--work-dir', str(tmp_path), '--out', str(out), '--show-dir', 'vis',
-         '--cfg-options'] + toy_opts(tiny_toy_root))
+    cli([
+        'tools/test.py', toy_config,
+        osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+        str(tmp_path), '--out',
+        str(out), '--show-dir', 'vis', '--cfg-options'
+    ] + toy_opts(tiny_toy_root))
     preds = sorted(out.glob('*.png'))
     assert len(preds) == 4
     assert cv2.imread(str(preds[0]), cv2.IMREAD_UNCHANGED).shape == (64, 64)
-    assert glob.glob(str(tmp_path / 'vis' / '**' / '*.png'),
-                     recursive=True)
+    assert glob.glob(str(tmp_path / 'vis' / '**' / '*.png'), recursive=True)
 
 
 def test_infer_writes_overlay_of_input_size(trained, cli, toy_config,
                                             tiny_toy_root, tmp_path):
     work_dir, _ = trained
-    img = sorted(glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val',
-                                    '*.png')))[0]
+    img = sorted(
+        glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val', '*.png')))[0]
     out = tmp_path / 'overlay.png'
-    cli(['tools/infer.py', img, toy_config,
-         osp.join(work_dir, 'iter_4.pth'), '--out', str(out)])
+    cli([
+        'tools/infer.py', img, toy_config,
+        osp.join(work_dir, 'iter_4.pth'), '--out',
+        str(out)
+    ])
     overlay = cv2.imread(str(out))
     assert overlay is not None and overlay.shape == (64, 64, 3)
     assert not (overlay == cv2.imread(img)).all()  # something was painted
@@ -124,12 +132,18 @@ def test_kill_inside_a_save_then_resume_is_bit_exact(cli, toy_config,
     and named by last_checkpoint, ``--resume`` goes on from it, and the
     final checkpoint equals an uninterrupted run's bit for bit (dropout
     on: the torch RNG state is restored; 2 threads in both runs)."""
-    opts = toy_opts(tiny_toy_root, max_iters=12, interval=4, extra=[
-        'default_hooks.checkpoint.max_keep_ckpts=1', 'randomness.seed=7'])
+    opts = toy_opts(
+        tiny_toy_root,
+        max_iters=12,
+        interval=4,
+        extra=[
+            'default_hooks.checkpoint.max_keep_ckpts=1', 'randomness.seed=7'
+        ])
     env = dict(OMP_NUM_THREADS='2')
     ref_dir, run_dir = str(tmp_path / 'ref'), str(tmp_path / 'run')
-    cli(['tools/train.py', toy_config, '--work-dir', ref_dir,
-         '--cfg-options'] + opts, env=env)
+    cli(['tools/train.py', toy_config, '--work-dir', ref_dir, '--cfg-options']
+        + opts,
+        env=env)
 
     (tmp_path / 'kill_in_save.py').write_text(KILL_PLUGIN)
     killing = tmp_path / 'killing_config.py'
@@ -138,18 +152,27 @@ def test_kill_inside_a_save_then_resume_is_bit_exact(cli, toy_config,
         "custom_imports = dict(imports=['hemnet_mmseg', 'kill_in_save'])\n"
         "custom_hooks = [dict(type='SafeResumeHook'), "
         "dict(type='RNGStateHook'), dict(type='KillInSaveHook', at=8)]\n")
-    proc = cli(['tools/train.py', str(killing), '--work-dir', run_dir,
-                '--cfg-options'] + opts, check=False,
-               env=dict(env, PYTHONPATH=os.pathsep.join(
-                   filter(None, [str(tmp_path),
-                                 os.environ.get('PYTHONPATH')]))))
+    proc = cli(
+        [
+            'tools/train.py',
+            str(killing), '--work-dir', run_dir, '--cfg-options'
+        ] + opts,
+        check=False,
+        env=dict(
+            env,
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(tmp_path),
+                              os.environ.get('PYTHONPATH')]))))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert not osp.exists(osp.join(run_dir, 'iter_8.pth'))
     assert osp.isfile(osp.join(run_dir, 'iter_4.pth'))
     with open(osp.join(run_dir, 'last_checkpoint')) as f:
         assert f.read().strip() == osp.join(run_dir, 'iter_4.pth')
 
-    cli(['tools/train.py', toy_config, '--work-dir', run_dir, '--resume',
-         '--cfg-options'] + opts, env=env)
-    _checkpoints_equal(osp.join(ref_dir, 'iter_12.pth'),
-                       osp.join(run_dir, 'iter_12.pth'))
+    cli([
+        'tools/train.py', toy_config, '--work-dir', run_dir, '--resume',
+        '--cfg-options'
+    ] + opts,
+        env=env)
+    _checkpoints_equal(
+        osp.join(ref_dir, 'iter_12.pth'), osp.join(run_dir, 'iter_12.pth'))

@@ -14,11 +14,13 @@ from hemnet_mmseg.utils import replace_syncbn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
-HEMNET_ONLY = {'step_size', 'num_stages_eval', 'inv_temperature',
-               'backprop_em', 'normalize_bases', 'highway_mixing',
-               'learn_bases'}
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
+HEMNET_ONLY = {
+    'step_size', 'num_stages_eval', 'inv_temperature', 'backprop_em',
+    'normalize_bases', 'highway_mixing', 'learn_bases'
+}
 #: EMANet heads: mmseg's own, and its float32-EM variant (CPU recipes)
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
 #: mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_{data}
@@ -40,22 +42,22 @@ def _missing_dataset_configs(names):
     """(algo, data set) pairs with no config whose name has both."""
     return [(algo, token) for token in DATASET_TOKENS
             for algo in ('hemnet', 'emanet')
-            if not any(n.startswith(f'{algo}_') and token in n
-                       for n in names)]
+            if not any(n.startswith(f'{algo}_') and token in n for n in names)]
 
 
 def test_there_are_configs_for_every_dataset():
     names = [osp.basename(p) for p in CONFIGS]
     assert _missing_dataset_configs(names) == []
     # the check can fail: without the HEMNet ADE20K 160k config
-    assert _missing_dataset_configs(
-        [n for n in names if n != 'hemnet_r50-d8_4xb4-160k_ade20k-512x512.py'
-         and n != 'hemnet_r101-d8_4xb4-160k_ade20k-512x512.py']) == [
-             ('hemnet', '160k_ade20k')]
+    assert _missing_dataset_configs([
+        n for n in names if n != 'hemnet_r50-d8_4xb4-160k_ade20k-512x512.py'
+        and n != 'hemnet_r101-d8_4xb4-160k_ade20k-512x512.py'
+    ]) == [('hemnet', '160k_ade20k')]
     for algo in ('hemnet', 'emanet'):
         for backbone in ('r50', 'r101'):
-            assert glob.glob(osp.join(REPO, 'configs', algo,
-                                      f'{algo}_{backbone}-d8_*cityscapes*'))
+            assert glob.glob(
+                osp.join(REPO, 'configs', algo,
+                         f'{algo}_{backbone}-d8_*cityscapes*'))
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=_rel)
@@ -117,8 +119,9 @@ HEMNET_CONFIGS = [p for p in CONFIGS if osp.basename(p).startswith('hemnet_')]
 
 @pytest.mark.parametrize('path', HEMNET_CONFIGS, ids=_rel)
 def test_every_hemnet_config_has_an_identical_recipe_emanet_twin(path):
-    twin = path.replace(osp.join('configs', 'hemnet', 'hemnet_'),
-                        osp.join('configs', 'emanet', 'emanet_'))
+    twin = path.replace(
+        osp.join('configs', 'hemnet', 'hemnet_'),
+        osp.join('configs', 'emanet', 'emanet_'))
     assert osp.isfile(twin), f'no EMANet twin for {_rel(path)}'
     hem, ema = Config.fromfile(path), Config.fromfile(twin)
     assert hem.model.decode_head.type == 'HEMHead'
@@ -150,8 +153,10 @@ def test_readme_names_existing_configs():
     text = open(osp.join(REPO, 'README.md')).read()
     named = set(re.findall(r'(?<![\w/])configs/[\w./-]+\.py', text))
     # downstream examples: hemnet_mmseg::hemnet/<config>.py
-    named |= {f'configs/{p}' for p in re.findall(
-        r'hemnet_mmseg::([\w./-]+\.py)', text)}
+    named |= {
+        f'configs/{p}'
+        for p in re.findall(r'hemnet_mmseg::([\w./-]+\.py)', text)
+    }
     assert named, 'the README names no config'
     for cfg in named:
         assert osp.isfile(osp.join(REPO, cfg)), f'README names {cfg}'
@@ -171,8 +176,11 @@ def test_learned_bases_are_excluded_from_weight_decay():
     model = MODELS.build(model_cfg)
     optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
     bases = model.decode_head.ema_module.bases
-    decay = {id(p): g['weight_decay'] for g in optimizer.param_groups
-             for p in g['params']}
+    decay = {
+        id(p): g['weight_decay']
+        for g in optimizer.param_groups
+        for p in g['params']
+    }
     assert decay[id(bases)] == 0
     conv = model.decode_head.conv_seg.weight
     assert decay[id(conv)] == cfg.optim_wrapper.optimizer.weight_decay > 0

@@ -31,10 +31,10 @@ def test_label_map_sends_unlabelled_to_ignore():
 
 def test_missing_root_names_path(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path / 'val')):
-        CamVidDataset(data_root=str(tmp_path),
-                      data_prefix=dict(img_path='val',
-                                       seg_map_path='valannot'),
-                      pipeline=[])
+        CamVidDataset(
+            data_root=str(tmp_path),
+            data_prefix=dict(img_path='val', seg_map_path='valannot'),
+            pipeline=[])
 
 
 @needs_camvid
@@ -61,16 +61,20 @@ def test_loaded_labels_have_no_11_and_padding_is_ignore():
 @needs_camvid
 @pytest.mark.slow
 def test_cpu_config_trains_on_shared_images(cli, tmp_path):
-    opts = ['train_cfg.max_iters=2', 'train_cfg.val_begin=1000',
-            'default_hooks.logger.interval=1',
-            'default_hooks.checkpoint.interval=2',
-            'train_dataloader.batch_size=2']
+    opts = [
+        'train_cfg.max_iters=2', 'train_cfg.val_begin=1000',
+        'default_hooks.logger.interval=1',
+        'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2'
+    ]
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={ROOT}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    cli(['tools/train.py', CPU_CFG, '--work-dir', str(tmp_path),
-         '--cfg-options'] + opts)
+        opts += [
+            f'{loader}.dataset.data_root={ROOT}', f'{loader}.num_workers=0',
+            f'{loader}.persistent_workers=False'
+        ]
+    cli([
+        'tools/train.py', CPU_CFG, '--work-dir',
+        str(tmp_path), '--cfg-options'
+    ] + opts)
     assert (tmp_path / 'iter_2.pth').is_file()
     log = next(tmp_path.glob('*/*.log')).read_text()
     assert 'Iter(train) [2/2]' in log and 'CamVidDataset' in log

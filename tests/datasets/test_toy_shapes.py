@@ -23,8 +23,8 @@ def test_generation_is_deterministic_and_in_mmseg_layout(tmp_path):
         assert not mismatch and not errors
     meta = json.load(open(os.path.join(a, 'meta.json')))
     assert meta['seed'] == 3 and meta['classes'] == list(CLASSES)
-    label = cv2.imread(os.path.join(a, 'ann_dir/train/train_00000.png'),
-                       cv2.IMREAD_UNCHANGED)
+    label = cv2.imread(
+        os.path.join(a, 'ann_dir/train/train_00000.png'), cv2.IMREAD_UNCHANGED)
     assert label.shape == (32, 32) and label.max() < len(CLASSES)
 
 
@@ -37,8 +37,10 @@ def test_pixel_colours_do_not_tell_the_class():
         img, label = make_sample(64, rng)
         for c in per_class:
             per_class[c].append(img[label == c].reshape(-1, 3))
-    stats = {c: (np.concatenate(v).mean(0), np.concatenate(v).std(0))
-             for c, v in per_class.items()}
+    stats = {
+        c: (np.concatenate(v).mean(0), np.concatenate(v).std(0))
+        for c, v in per_class.items()
+    }
     for c1, (m1, s1) in stats.items():
         for c2, (m2, _) in stats.items():
             assert (np.abs(m1 - m2) < s1).all(), (c1, c2)

@@ -6,8 +6,10 @@ import json
 def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     tool = load_tool('benchmark')
     out = tmp_path / 'bench.json'
-    tool.main(['--quick', '--out', str(out), '--skip', 'segmentor',
-               '--max-stages', '2', '--device', 'cpu'])
+    tool.main([
+        '--quick', '--out',
+        str(out), '--skip', 'segmentor', '--max-stages', '2', '--device', 'cpu'
+    ])
     data = json.load(open(out))
     assert {'device', 'torch', 'date', 'repeats'} <= set(data['meta'])
     head = data['head']
@@ -21,7 +23,8 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert mem['hem']['bytes'] > mem['ema']['bytes'] > 0
     assert 'saved tensors' in mem['hem']['method']
     assert set(data['unit']['forward_time']) == {
-        'ema_module', 'hem_module_eta1', 'hem_module_default'}
+        'ema_module', 'hem_module_eta1', 'hem_module_default'
+    }
     fits = data['scaling']['linear_fits']
     assert {'T/hem/time', 'T/hem/memory', 'pixels/ema/time'} <= set(fits)
     # autograd memory of the unit grows with T (it backpropagates)

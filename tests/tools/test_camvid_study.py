@@ -11,12 +11,18 @@ import pytest
 
 def write_plan(tmp_path, root, toy_options, runs):
     plan = dict(
-        title='mini study', runs_dir=str(tmp_path / 'results' / 'mini'),
+        title='mini study',
+        runs_dir=str(tmp_path / 'results' / 'mini'),
         data_root=root,
         regime=dict(max_stages=2, etas=[1.0, 0.5], num_images=1),
-        runs=[dict(name=name, config=config, seed=0,
-                   cfg_options=toy_options(root, max_iters=2, interval=2),
-                   status='planned') for name, config in runs])
+        runs=[
+            dict(
+                name=name,
+                config=config,
+                seed=0,
+                cfg_options=toy_options(root, max_iters=2, interval=2),
+                status='planned') for name, config in runs
+        ])
     path = tmp_path / 'plan.json'
     path.write_text(json.dumps(plan, indent=1))
     return str(path), plan
@@ -31,22 +37,21 @@ def test_driver_runs_a_plan(tmp_path, tiny_toy_root, toy_opts, load_tool,
     work_root = str(tmp_path / 'work')
     study.main(['run', path, '--work-root', work_root])
     done = json.loads(open(path).read())
-    for entry, (name, t2) in zip(done['runs'],
-                                 [('hemnet', 6), ('emanet', 6)]):
+    for entry, (name, t2) in zip(done['runs'], [('hemnet', 6), ('emanet', 6)]):
         assert entry['status'] == 'done'
         out = osp.join(plan['runs_dir'], name)
         record = json.load(open(osp.join(out, 'run.json')))
         assert record['name'] == name and record['seed'] == 0
         assert record['sessions'] == 1
-        scalars = [json.loads(line) for line in
-                   open(osp.join(out, 'scalars.json'))]
+        scalars = [
+            json.loads(line) for line in open(osp.join(out, 'scalars.json'))
+        ]
         mious = [s['mIoU'] for s in scalars if 'mIoU' in s]
         assert mious and entry['miou'] == mious[-1]
         evaluated = json.load(
             open(osp.join(out, 'eval', f'T{t2}', 'eval.json')))
         assert evaluated == dict(num_stages_eval=t2)
-        assert osp.isfile(osp.join(out, 'eval', f'T{t2}',
-                                   'test_metrics.json'))
+        assert osp.isfile(osp.join(out, 'eval', f'T{t2}', 'test_metrics.json'))
         regime = json.load(open(osp.join(out, 'regime.json')))
         # an EMANet checkpoint is measured as a HEMHead: all counterfactual
         assert all(r['counterfactual'] for r in regime['rows']) == \
@@ -61,8 +66,8 @@ def test_driver_runs_a_plan(tmp_path, tiny_toy_root, toy_opts, load_tool,
     assert '2 of 2 runs done' in capsys.readouterr().out
 
 
-def test_second_driver_is_refused(tmp_path, tiny_toy_root, toy_opts,
-                                  load_tool, toy_config):
+def test_second_driver_is_refused(tmp_path, tiny_toy_root, toy_opts, load_tool,
+                                  toy_config):
     study = load_tool('camvid_study')
     path, _ = write_plan(tmp_path, tiny_toy_root, toy_opts,
                          [('hemnet', toy_config)])
@@ -73,8 +78,7 @@ def test_second_driver_is_refused(tmp_path, tiny_toy_root, toy_opts,
         held.write('4242\n')
         held.flush()
         with pytest.raises(SystemExit, match=r'pid 4242.*driver\.lock'):
-            study.main(['run', path, '--work-root',
-                        str(tmp_path / 'work')])
+            study.main(['run', path, '--work-root', str(tmp_path / 'work')])
     # nothing ran, and the holder's pid is still in the file
     assert not osp.exists(tmp_path / 'work' / 'mini' / 'hemnet')
     assert lock_path.read_text() == '4242\n'

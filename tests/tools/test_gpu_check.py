@@ -39,19 +39,33 @@ def test_prepare_inputs_reencodes_camvid_and_copies_wheels(gpu_inputs):
 def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
     inputs, _ = gpu_inputs
     out, work = tmp_path / 'out', tmp_path / 'work'
-    proc = subprocess.run(
-        ['bash', 'tools/gpu_check.sh', '--rehearse', '--inputs', str(inputs),
-         '--out', str(out), '--work', str(work)], cwd=REPO,
-        capture_output=True, text=True, timeout=1500,
-        env=dict(os.environ, OMP_NUM_THREADS='2', PYTHON=sys.executable))
+    proc = subprocess.run([
+        'bash', 'tools/gpu_check.sh', '--rehearse', '--inputs',
+        str(inputs), '--out',
+        str(out), '--work',
+        str(work)
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=1500,
+                          env=dict(
+                              os.environ,
+                              OMP_NUM_THREADS='2',
+                              PYTHON=sys.executable))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.load(open(out / 'summary.json'))
     assert summary['rehearsal'] is True
     steps = {s['step']: s['exit'] for s in summary['steps']}
     assert steps == {
-        'env_info': 0, 'cuda_tests': 0, 'toy_train_bfloat16': 0,
-        'toy_test_bfloat16': 0, 'benchmark_bfloat16': 0,
-        'camvid_emanet': 0, 'camvid_hemnet': 0}, summary['steps']
+        'env_info': 0,
+        'cuda_tests': 0,
+        'toy_train_bfloat16': 0,
+        'toy_test_bfloat16': 0,
+        'benchmark_bfloat16': 0,
+        'camvid_emanet': 0,
+        'camvid_hemnet': 0
+    }, summary['steps']
     toy = summary['toy']['toy_bfloat16']
     assert toy['precision'] == 'bfloat16' and toy['test_mIoU'] is not None
     for algo in ('emanet', 'hemnet'):
@@ -72,22 +86,33 @@ def test_deadline_skips_what_it_cannot_start_and_still_summarises(
     skipped (exit -1), not lost, and the summary is written."""
     inputs, _ = gpu_inputs
     out = tmp_path / 'out'
-    proc = subprocess.run(
-        ['bash', 'tools/gpu_check.sh', '--rehearse', '--deadline', '3',
-         '--inputs', str(inputs), '--out', str(out), '--work',
-         str(tmp_path / 'work')], cwd=REPO, capture_output=True, text=True,
-        timeout=300, env=dict(os.environ, PYTHON=sys.executable))
+    proc = subprocess.run([
+        'bash', 'tools/gpu_check.sh', '--rehearse', '--deadline', '3',
+        '--inputs',
+        str(inputs), '--out',
+        str(out), '--work',
+        str(tmp_path / 'work')
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300,
+                          env=dict(os.environ, PYTHON=sys.executable))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.load(open(out / 'summary.json'))
-    assert {s['step'] for s in summary['steps']} >= {
-        'env_info', 'cuda_tests', 'benchmark_bfloat16', 'camvid_hemnet'}
+    assert {s['step']
+            for s in summary['steps']} >= {
+                'env_info', 'cuda_tests', 'benchmark_bfloat16', 'camvid_hemnet'
+            }
     assert all(s['exit'] == -1 for s in summary['steps']), summary['steps']
     assert 'skipped (deadline)' in (out / 'summary.md').read_text()
 
 
 def test_deadline_must_be_whole_seconds(tmp_path):
     proc = subprocess.run(['bash', 'tools/gpu_check.sh', '--deadline', '5m'],
-                          cwd=REPO, capture_output=True, text=True)
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 2
     assert '--deadline takes whole seconds' in proc.stderr
 

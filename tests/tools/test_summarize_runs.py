@@ -14,12 +14,28 @@ TABLE = """
 |  road | {road} | 90.0 |
 +-------+-------+-------+
 """
-HEM = dict(type='HEMHead', num_stages=3, num_stages_eval=None, momentum=0.1,
-           step_size=0.5, inv_temperature=1.0, backprop_em=True,
-           normalize_bases=True, highway_mixing='unit', learn_bases=False)
-EMA = dict(type='EMAHead', num_stages=3, num_stages_eval=None, momentum=0.1,
-           step_size=1.0, inv_temperature=1.0, backprop_em=False,
-           normalize_bases=True, highway_mixing=None, learn_bases=False)
+HEM = dict(
+    type='HEMHead',
+    num_stages=3,
+    num_stages_eval=None,
+    momentum=0.1,
+    step_size=0.5,
+    inv_temperature=1.0,
+    backprop_em=True,
+    normalize_bases=True,
+    highway_mixing='unit',
+    learn_bases=False)
+EMA = dict(
+    type='EMAHead',
+    num_stages=3,
+    num_stages_eval=None,
+    momentum=0.1,
+    step_size=1.0,
+    inv_temperature=1.0,
+    backprop_em=False,
+    normalize_bases=True,
+    highway_mixing=None,
+    learn_bases=False)
 
 
 @pytest.fixture(scope='module')
@@ -30,10 +46,17 @@ def tool(load_tool):
 def _run(root, name, seed, mious, sky, road, head=HEM, **extra):
     d = root / name
     d.mkdir(parents=True)
-    record = dict(name=name, config='configs/x.py', seed=seed,
-                  cfg_options='', wall_s=600, device='2-core CPU',
-                  date='2026-11-27', decode_head=dict(head),
-                  precision='float32', em_float32=True)
+    record = dict(
+        name=name,
+        config='configs/x.py',
+        seed=seed,
+        cfg_options='',
+        wall_s=600,
+        device='2-core CPU',
+        date='2026-11-27',
+        decode_head=dict(head),
+        precision='float32',
+        em_float32=True)
     record.update(extra)
     json.dump(record, open(d / 'run.json', 'w'))
     with open(d / 'scalars.json', 'w') as f:
@@ -48,20 +71,31 @@ def _eval(run_dir, label, t_eval, miou):
     d = run_dir / 'eval' / label
     d.mkdir(parents=True)
     json.dump(dict(num_stages_eval=t_eval), open(d / 'eval.json', 'w'))
-    json.dump(dict(metrics=dict(mIoU=miou, aAcc=80.0)),
-              open(d / 'test_metrics.json', 'w'))
+    json.dump(
+        dict(metrics=dict(mIoU=miou, aAcc=80.0)),
+        open(d / 'test_metrics.json', 'w'))
 
 
-@pytest.mark.parametrize('head,expected', [
-    (EMA, dict(head='EMAHead', eta='1 (EM)', mixing='-', t_eval='3',
-               grad='no')),
-    (HEM, dict(head='HEMHead', eta='0.5', mixing='unit', grad='yes',
-               learned='no')),
-    ({k: v for k, v in HEM.items() if k != 'highway_mixing'},
-     dict(mixing='raw')),  # older runs: the previous mixing
-    (dict(HEM, num_stages_eval=6, learn_bases=True, inv_temperature=0.1),
-     dict(t_train='3', t_eval='6', learned='yes', beta='0.1')),
-])
+@pytest.mark.parametrize(
+    'head,expected',
+    [
+        (EMA,
+         dict(head='EMAHead', eta='1 (EM)', mixing='-', t_eval='3',
+              grad='no')),
+        (HEM,
+         dict(
+             head='HEMHead',
+             eta='0.5',
+             mixing='unit',
+             grad='yes',
+             learned='no')),
+        ({
+            k: v
+            for k, v in HEM.items() if k != 'highway_mixing'
+        }, dict(mixing='raw')),  # older runs: the previous mixing
+        (dict(HEM, num_stages_eval=6, learn_bases=True, inv_temperature=0.1),
+         dict(t_train='3', t_eval='6', learned='yes', beta='0.1')),
+    ])
 def test_settings_come_from_run_json(head, expected, tool):
     row = tool.settings_row(dict(decode_head=head))
     assert row.items() >= expected.items(), row
@@ -77,30 +111,65 @@ def test_rise_over_last_third(tool):
 
 def test_tables_and_page_update(tmp_path, tool):
     runs = tmp_path / 'runs'
-    h0 = _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0,
-              90.0)
+    h0 = _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0, 90.0)
     _run(runs, 'hemnet_seed1', 1, [(200, 31.0), (300, 42.0)], 82.0, 92.0)
-    _run(runs, 'emanet_seed0', 0, [(200, 29.0), (300, 39.5)], 79.0, 88.0,
-         head=EMA, precision='bfloat16')
-    _run(runs, 'emanet_seed1', 1, [(200, 29.0), (300, 38.5)], 79.0, 88.0,
-         head=EMA, precision='bfloat16')
-    _run(runs, 'hemnet_eta0.2_seed0', 0, [(300, 37.25)], 70.0, 80.0,
-         head={k: v for k, v in dict(HEM, step_size=0.2).items()
-               if k != 'highway_mixing'})
+    _run(
+        runs,
+        'emanet_seed0',
+        0, [(200, 29.0), (300, 39.5)],
+        79.0,
+        88.0,
+        head=EMA,
+        precision='bfloat16')
+    _run(
+        runs,
+        'emanet_seed1',
+        1, [(200, 29.0), (300, 38.5)],
+        79.0,
+        88.0,
+        head=EMA,
+        precision='bfloat16')
+    _run(
+        runs,
+        'hemnet_eta0.2_seed0',
+        0, [(300, 37.25)],
+        70.0,
+        80.0,
+        head={
+            k: v
+            for k, v in dict(HEM, step_size=0.2).items()
+            if k != 'highway_mixing'
+        })
     _eval(h0, 'T6', 6, 41.5)
-    step = dict(t=1, mu_hat_norm=10.6, mu_hat_norm_p10=8.0,
-                mu_hat_norm_p90=17.0, share=0.5, angular_fraction=0.501)
-    json.dump(dict(rows=[
-        dict(mixing='unit', eta=0.5, steps=[step], mu0_ratio=0.65,
-             input_ratio=2.16),
-        dict(mixing='raw', eta=0.5, steps=[dict(step, share=0.086)],
-             mu0_ratio=0.54, input_ratio=1.34)]),
-        open(h0 / 'regime.json', 'w'))
+    step = dict(
+        t=1,
+        mu_hat_norm=10.6,
+        mu_hat_norm_p10=8.0,
+        mu_hat_norm_p90=17.0,
+        share=0.5,
+        angular_fraction=0.501)
+    json.dump(
+        dict(rows=[
+            dict(
+                mixing='unit',
+                eta=0.5,
+                steps=[step],
+                mu0_ratio=0.65,
+                input_ratio=2.16),
+            dict(
+                mixing='raw',
+                eta=0.5,
+                steps=[dict(step, share=0.086)],
+                mu0_ratio=0.54,
+                input_ratio=1.34)
+        ]), open(h0 / 'regime.json', 'w'))
     page = tmp_path / 'study.md'
     page.write_text('intro\n<!-- round2:start -->\nold\n'
                     '<!-- round2:end -->\noutro\n')
-    text = tool.main(['--runs', str(runs), '--update', str(page),
-                      '--marker', 'round2'])
+    text = tool.main(
+        ['--runs',
+         str(runs), '--update',
+         str(page), '--marker', 'round2'])
     main, rest = text.split('#### Every method')
     assert ('| hemnet | 2 | 0, 1 | 41.00 ± 1.41 | 200: 30.50, 300: 41.00 | '
             '+10.50 |') in main  # rise from 2/3 of 300 (200) to 300
@@ -127,8 +196,7 @@ def test_tables_and_page_update(tmp_path, tool):
 def test_committed_round_one_runs_summarize(repo, tool):
     """The committed first-round runs still give their published numbers
     (their settings now come from run.json)."""
-    text = tool.main(['--runs', osp.join(repo, 'docs', 'results',
-                                         'camvid')])
+    text = tool.main(['--runs', osp.join(repo, 'docs', 'results', 'camvid')])
     assert '| hemnet | 3 | 0, 1, 2 | 35.45 ± 0.20 |' in text
     assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
     assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | yes | no | ' \
@@ -141,8 +209,13 @@ def test_main_table_of_a_study_with_one_seed_each_so_far(tmp_path, tool):
     only those are shown (test above)."""
     runs = tmp_path / 'runs'
     _run(runs, 'hemnet_seed0', 0, [(200, 30.0), (300, 40.0)], 80.0, 90.0)
-    _run(runs, 'emanet_seed0', 0, [(200, 29.0), (300, 39.5)], 79.0, 88.0,
-         head=EMA)
+    _run(
+        runs,
+        'emanet_seed0',
+        0, [(200, 29.0), (300, 39.5)],
+        79.0,
+        88.0,
+        head=EMA)
     text = tool.main(['--runs', str(runs)])
     main = text.split('#### Every method')[0]
     assert 'One seed of each method so far' in main
@@ -167,20 +240,46 @@ def test_one_setting_contrasts_are_paired_by_seed(tmp_path, tool):
     for seed, (ema, hem) in enumerate([(40.0, 41.0), (42.0, 42.5)]):
         _run(runs, f'emanet_seed{seed}', seed, last(ema), 1, 1, head=EMA)
         _run(runs, f'hemnet_seed{seed}', seed, last(hem), 1, 1)
-    _run(runs, 'unrolled_T9_seed0', 0, last(39.0), 1, 1,
-         head=dict(HEM, num_stages=9, step_size=1.0))
-    _run(runs, 'hemnet_T9_seed0', 0, last(41.5), 1, 1,
-         head=dict(HEM, num_stages=9))
-    _run(runs, 'hemnet_T9_beta0.1_seed0', 0, last(40.25), 1, 1,
-         head=dict(HEM, num_stages=9, inv_temperature=0.1))
-    _run(runs, 'hemnet_raw_seed0', 0, last(40.5), 1, 1,
-         head=dict(HEM, highway_mixing='raw'))
-    _run(runs, 'hemnet_bf16_seed3', 3, last(30.0), 1, 1,
-         precision='bfloat16')
+    _run(
+        runs,
+        'unrolled_T9_seed0',
+        0,
+        last(39.0),
+        1,
+        1,
+        head=dict(HEM, num_stages=9, step_size=1.0))
+    _run(
+        runs,
+        'hemnet_T9_seed0',
+        0,
+        last(41.5),
+        1,
+        1,
+        head=dict(HEM, num_stages=9))
+    _run(
+        runs,
+        'hemnet_T9_beta0.1_seed0',
+        0,
+        last(40.25),
+        1,
+        1,
+        head=dict(HEM, num_stages=9, inv_temperature=0.1))
+    _run(
+        runs,
+        'hemnet_raw_seed0',
+        0,
+        last(40.5),
+        1,
+        1,
+        head=dict(HEM, highway_mixing='raw'))
+    _run(runs, 'hemnet_bf16_seed3', 3, last(30.0), 1, 1, precision='bfloat16')
     text = tool.main(['--runs', str(runs)])
     table = text.split('#### One setting at a time')[1].split('####')[0]
-    rows = [line for line in table.splitlines() if line.startswith('| ')
-            and not line.startswith(('| changed', '| ---'))]
+    rows = [
+        line for line in table.splitlines()
+        if line.startswith('| ') and not line.startswith(('| changed',
+                                                          '| ---'))
+    ]
     assert rows == [
         '| kind | EMANet -> HEMNet eta 0.5 | emanet | hemnet | 0, 1 | '
         '+1.00, +0.50 | +0.75 |',

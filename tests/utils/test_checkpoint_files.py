@@ -19,8 +19,9 @@ def warnings_seen(monkeypatch):
 
 def _save(path, seed=0):
     torch.manual_seed(seed)
-    torch.save(dict(state_dict=dict(w=torch.randn(256, 256)),
-                    meta=dict(iter=seed)), str(path))
+    torch.save(
+        dict(state_dict=dict(w=torch.randn(256, 256)), meta=dict(iter=seed)),
+        str(path))
     return path
 
 
@@ -52,11 +53,12 @@ def test_truncated_checkpoint_is_refused(tmp_path):
         check_checkpoint_file(str(path))
 
 
-def test_without_crc_and_legacy_pass_with_a_warning(tmp_path,
-                                                    warnings_seen):
+def test_without_crc_and_legacy_pass_with_a_warning(tmp_path, warnings_seen):
     legacy = tmp_path / 'legacy.pth'
-    torch.save(dict(w=torch.ones(3)), str(legacy),
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        dict(w=torch.ones(3)),
+        str(legacy),
+        _use_new_zipfile_serialization=False)
     check_checkpoint_file(str(legacy))
     torch.serialization.set_crc32_options(False)
     try:
@@ -78,8 +80,7 @@ def test_not_a_checkpoint(tmp_path, content, match):
         check_checkpoint_file(str(path))
 
 
-def test_find_resume_checkpoint_skips_damaged_newest(tmp_path,
-                                                     warnings_seen):
+def test_find_resume_checkpoint_skips_damaged_newest(tmp_path, warnings_seen):
     _save(tmp_path / 'iter_4.pth', 4)
     _save(tmp_path / 'iter_8.pth', 8)
     _damage(tmp_path / 'iter_8.pth')

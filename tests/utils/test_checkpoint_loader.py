@@ -11,7 +11,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import hemnet_mmseg  # noqa: F401  (registers the loader)
 from hemnet_mmseg.utils import (UNSAFE_LOAD_VARIABLE, UserError,
-                                load_local_weights_only,
+                                load_from_local_weights_only,
                                 refuse_unsafe_load_variable)
 
 PAYLOAD = "_x = __import__('os').system('touch {marker}')\n"
@@ -28,19 +28,23 @@ class _Reduce:
 
 def test_local_scheme_is_the_plugins_loader():
     assert CheckpointLoader._get_checkpoint_loader('work/iter_4.pth') is \
-        load_local_weights_only
+        load_from_local_weights_only
 
 
 def test_stored_config_is_stripped_to_gpu_ids(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'ck.pth'
-    torch.save(dict(state_dict={}, meta=dict(
-        iter=3, config='gpu_ids = [0]\n' + PAYLOAD.format(marker=marker))),
+    torch.save(
+        dict(
+            state_dict={},
+            meta=dict(
+                iter=3,
+                config='gpu_ids = [0]\n' + PAYLOAD.format(marker=marker))),
         str(path))
     ck = _load_checkpoint(str(path), map_location='cpu')
     assert ck['meta'] == dict(iter=3, config='gpu_ids = [0]\n')
-    torch.save(dict(meta=dict(config=PAYLOAD.format(marker=marker))),
-               str(path))
+    torch.save(
+        dict(meta=dict(config=PAYLOAD.format(marker=marker))), str(path))
     assert 'config' not in _load_checkpoint(str(path))['meta']
     assert not marker.exists()
 
@@ -80,9 +84,13 @@ def test_refuse_unsafe_load_variable(monkeypatch, value, refused):
 def test_tools_refuse_to_start_with_the_variable(repo, tool):
     env = dict(os.environ, **{UNSAFE_LOAD_VARIABLE: '1'})
     proc = subprocess.run(
-        [sys.executable, f'tools/{tool}.py', 'no_config.py', 'x.pth'][
-            :4 if tool != 'train' else 3],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+        [sys.executable, f'tools/{tool}.py', 'no_config.py',
+         'x.pth'][:4 if tool != 'train' else 3],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and UNSAFE_LOAD_VARIABLE in lines[0], lines

@@ -36,8 +36,9 @@ class _Data(torch.utils.data.Dataset):
         return 8
 
     def __getitem__(self, i):
-        return dict(inputs=torch.full((3, ), float(i)),
-                    labels=torch.tensor(float(i % 2)))
+        return dict(
+            inputs=torch.full((3, ), float(i)),
+            labels=torch.tensor(float(i % 2)))
 
 
 @pytest.fixture(scope='module')
@@ -49,14 +50,15 @@ def runner_checkpoint(tmp_path_factory):
         model=_TinyModel(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=_Data(), sampler=dict(type='DefaultSampler', shuffle=True),
-            batch_size=2, num_workers=0),
+            dataset=_Data(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=2,
+            num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         param_scheduler=dict(type='PolyLR', by_epoch=False, eta_min=1e-4),
         train_cfg=dict(by_epoch=False, max_iters=3),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', interval=3,
-                            by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         randomness=dict(seed=0))
     runner.train()
@@ -126,8 +128,8 @@ def _rename_globals(data, old, new):
         end = ops[i + 1][2] if i + 1 < len(ops) else len(data)
         chunk = data[pos:end]
         if op.name == 'GLOBAL' and arg.startswith(old):
-            chunk = b'c' + arg.replace(old, new, 1).replace(' ', '\n').encode(
-            ) + b'\n'
+            chunk = b'c' + arg.replace(old, new, 1).replace(
+                ' ', '\n').encode() + b'\n'
         out.write(chunk)
     return out.getvalue()
 
@@ -186,12 +188,13 @@ def test_getattr_walk_payload_does_not_run(tmp_path):
     command under plain pickle is refused, and runs nothing."""
     live = tmp_path / 'live'
     # proof that the payload is live: plain pickle runs it
-    pickle.loads(pickle.dumps(_os_system_via_allow_listed_getattr(
-        f'touch {live}'), protocol=2))
+    pickle.loads(
+        pickle.dumps(
+            _os_system_via_allow_listed_getattr(f'touch {live}'), protocol=2))
     assert live.exists()
     marker = tmp_path / 'pwned2'
-    path = _craft(tmp_path, _os_system_via_allow_listed_getattr(
-        f'touch {marker}'))
+    path = _craft(tmp_path,
+                  _os_system_via_allow_listed_getattr(f'touch {marker}'))
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
         torch.load(str(path), weights_only=True)
     assert not marker.exists()
@@ -211,8 +214,8 @@ def test_narrowed_getattr_refuses(obj, name):
 
 def test_narrowed_getattr_resolves_statistics():
     for name in ('min', 'max', 'mean', 'current'):
-        assert checkpoint_getattr(HistoryBuffer, name) is getattr(
-            HistoryBuffer, name)
+        assert checkpoint_getattr(HistoryBuffer,
+                                  name) is getattr(HistoryBuffer, name)
 
 
 def test_allow_list_holds_the_narrowed_getattr_not_the_real_one():
@@ -242,8 +245,9 @@ def _object_field_array(base_code):
     filled from raw bytes: numpy then reads b'AAAAAAAA' as a pointer."""
     from numpy._core.multiarray import _reconstruct
     dtype = _Build(np.dtype, (base_code, False, True),
-                   (3, '|', None, ('a', ), {'a': (np.dtype('O'), 0)}, 8, 1,
-                    0))
+                   (3, '|', None, ('a', ), {
+                       'a': (np.dtype('O'), 0)
+                   }, 8, 1, 0))
     return _Build(_reconstruct, (np.ndarray, (0, ), b'b'),
                   (1, (1, ), dtype, False, b'A' * 8))
 
@@ -271,10 +275,17 @@ def test_crafted_dtype_with_object_field_is_refused_not_a_crash(
     import subprocess
     import sys
     path = tmp_path / f'crafted_{base_code}.pth'
-    torch.save(dict(state_dict={}, meta=dict(dataset_meta=dict(
-        palette=_object_field_array(base_code)))), str(path))
-    proc = subprocess.run([sys.executable, '-c', _LOAD_SCRIPT, str(path)],
-                          capture_output=True, text=True, timeout=120)
+    torch.save(
+        dict(
+            state_dict={},
+            meta=dict(
+                dataset_meta=dict(palette=_object_field_array(base_code)))),
+        str(path))
+    proc = subprocess.run([sys.executable, '-c', _LOAD_SCRIPT,
+                           str(path)],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert 'REFUSED' in proc.stdout and 'refused numpy dtype' in \
         proc.stdout, proc.stdout
@@ -286,8 +297,9 @@ def test_numeric_dtype_state_cannot_add_fields():
     in a pickle cannot give it an object field."""
     from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
     dtype = checkpoint_dtype('f8', False, True)
-    dtype.__setstate__((3, '|', None, ('a', ), {'a': (np.dtype('O'), 0)},
-                        8, 1, 0))
+    dtype.__setstate__((3, '|', None, ('a', ), {
+        'a': (np.dtype('O'), 0)
+    }, 8, 1, 0))
     assert dtype.fields is None and dtype is np.dtype('f8')
     assert not dtype.hasobject
 
@@ -306,8 +318,10 @@ def test_narrowed_dtype_builds_numeric_shared_instances(code):
 
 
 def test_numpy_arrays_of_numeric_dtypes_round_trip(tmp_path):
-    values = {code: np.arange(6).astype(code).reshape(2, 3)
-              for code in ('f8', 'f4', 'f2', 'i8', 'i4', 'u1', 'b1', 'c8')}
+    values = {
+        code: np.arange(6).astype(code).reshape(2, 3)
+        for code in ('f8', 'f4', 'f2', 'i8', 'i4', 'u1', 'b1', 'c8')
+    }
     values['scalar'] = np.float64(2.5)
     path = tmp_path / 'arrays.pth'
     torch.save(values, str(path))
@@ -335,8 +349,13 @@ def test_ndarray_constructor_refuses_object_dtypes(tmp_path, dtype):
     allow-list built an object array from raw bytes (a segfault when
     used). Run in a subprocess: a segfault would take pytest down."""
     path = tmp_path / 'crafted_ndarray.pth'
-    torch.save(dict(state_dict={}, meta=dict(dataset_meta=dict(
-        palette=_Call(np.ndarray, (1, ), dtype, b'A' * 8)))), str(path))
+    torch.save(
+        dict(
+            state_dict={},
+            meta=dict(
+                dataset_meta=dict(
+                    palette=_Call(np.ndarray, (1, ), dtype, b'A' * 8)))),
+        str(path))
     proc = subprocess_load(path)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert 'REFUSED' in proc.stdout and 'refused numpy array' in \
@@ -346,8 +365,11 @@ def test_ndarray_constructor_refuses_object_dtypes(tmp_path, dtype):
 def subprocess_load(path):
     import subprocess
     import sys
-    return subprocess.run([sys.executable, '-c', _LOAD_SCRIPT, str(path)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, '-c', _LOAD_SCRIPT,
+                           str(path)],
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
 
 
 @pytest.mark.parametrize('dtype', _OBJECT_DTYPES)

@@ -21,7 +21,9 @@ from hemnet_mmseg.analysis import find_hem_module, trace_em
 from hemnet_mmseg.cli.common import UserError, check_checkpoint_file, run_main
 
 
-def responsibilities(config: str, checkpoint: str, image: np.ndarray,
+def responsibilities(config: str,
+                     checkpoint: str,
+                     image: np.ndarray,
                      device: str = 'cpu'):
     """Run the segmentor on one BGR image; return Z(1..T) as (T, h, w, K)."""
     from mmseg.apis import inference_model, init_model
@@ -30,12 +32,16 @@ def responsibilities(config: str, checkpoint: str, image: np.ndarray,
     with trace_em(module) as traces:
         inference_model(model, image)
     h, w = traces[0].shape
-    resp = [z[0].reshape(h, w, -1).float().cpu().numpy()
-            for z in traces[0].result.resp_history]
+    resp = [
+        z[0].reshape(h, w, -1).float().cpu().numpy()
+        for z in traces[0].result.resp_history
+    ]
     return np.stack(resp)
 
 
-def grid(image: np.ndarray, resp: np.ndarray, bases: List[int],
+def grid(image: np.ndarray,
+         resp: np.ndarray,
+         bases: List[int],
          cell: int = 160) -> np.ndarray:
     """Rows: bases; columns: iterations. Returns a BGR uint8 image."""
     T = resp.shape[0]
@@ -46,8 +52,8 @@ def grid(image: np.ndarray, resp: np.ndarray, bases: List[int],
     for k in bases:
         cells = []
         for t in range(T):
-            z = cv2.resize(resp[t, :, :, k], size,
-                           interpolation=cv2.INTER_LINEAR)
+            z = cv2.resize(
+                resp[t, :, :, k], size, interpolation=cv2.INTER_LINEAR)
             z = (z - z.min()) / max(z.max() - z.min(), 1e-12)
             heat = cv2.applyColorMap((255 * z).astype(np.uint8),
                                      cv2.COLORMAP_JET)
@@ -65,10 +71,13 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint')
     parser.add_argument('image')
     parser.add_argument('--out', required=True, help='PNG output path')
-    parser.add_argument('--bases', type=int, nargs='+',
-                        help='which bases k to show')
-    parser.add_argument('--num-bases', type=int, default=4,
-                        help='without --bases: the N with the most mass')
+    parser.add_argument(
+        '--bases', type=int, nargs='+', help='which bases k to show')
+    parser.add_argument(
+        '--num-bases',
+        type=int,
+        default=4,
+        help='without --bases: the N with the most mass')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args(argv)
 

@@ -43,18 +43,26 @@ REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 DTYPES = dict(float16=torch.float16, bfloat16=torch.bfloat16)
 
 
-def make_heads(args, in_channels: int, device: torch.device
-               ) -> Dict[str, torch.nn.Module]:
+def make_heads(args, in_channels: int,
+               device: torch.device) -> Dict[str, torch.nn.Module]:
     """The four contenders with EMAHead's weights."""
-    cfg = dict(in_channels=in_channels, in_index=0, channels=256,
-               ema_channels=args.ema_channels, num_bases=args.num_bases,
-               num_stages=3, num_classes=19, dropout_ratio=0.1,
-               norm_cfg=dict(type=args.norm, requires_grad=True),
-               align_corners=False)
+    cfg = dict(
+        in_channels=in_channels,
+        in_index=0,
+        channels=256,
+        ema_channels=args.ema_channels,
+        num_bases=args.num_bases,
+        num_stages=3,
+        num_classes=19,
+        dropout_ratio=0.1,
+        norm_cfg=dict(type=args.norm, requires_grad=True),
+        align_corners=False)
     torch.manual_seed(0)
-    heads = dict(ema=EMAHead(**cfg), hem=HEMHead(**cfg),
-                 hem_raw=HEMHead(highway_mixing='raw', **cfg),
-                 unrolled=HEMHead(step_size=1.0, **cfg))
+    heads = dict(
+        ema=EMAHead(**cfg),
+        hem=HEMHead(**cfg),
+        hem_raw=HEMHead(highway_mixing='raw', **cfg),
+        unrolled=HEMHead(step_size=1.0, **cfg))
     state = heads['ema'].state_dict()
     for name in ('hem', 'hem_raw', 'unrolled'):
         heads[name].load_state_dict(state)
@@ -70,25 +78,38 @@ def head_figures(args, device) -> dict:
     def loss_fn(head):
         return lambda: torch.nn.functional.cross_entropy(head(x), target)
 
-    out = dict(shape=dict(B=B, C_in=C, H=H, W=W,
-                          ema_channels=args.ema_channels,
-                          num_bases=args.num_bases, num_stages=3))
+    out = dict(
+        shape=dict(
+            B=B,
+            C_in=C,
+            H=H,
+            W=W,
+            ema_channels=args.ema_channels,
+            num_bases=args.num_bases,
+            num_stages=3))
     out['train_step_time'] = interleaved(
-        {k: train_step(h, loss_fn(h)) for k, h in heads.items()},
-        args.repeats, args.warmup, device)
+        {
+            k: train_step(h, loss_fn(h))
+            for k, h in heads.items()
+        }, args.repeats, args.warmup, device)
     out['inference_time'] = interleaved(
-        {k: inference(h, lambda h=h: h(x)) for k, h in heads.items()},
-        args.repeats, args.warmup, device)
+        {
+            k: inference(h, lambda h=h: h(x))
+            for k, h in heads.items()
+        }, args.repeats, args.warmup, device)
     for h in heads.values():
         h.train()
     out['train_memory'] = {
-        k: train_memory(loss_fn(h), device) for k, h in heads.items()
+        k: train_memory(loss_fn(h), device)
+        for k, h in heads.items()
     }
     if args.amp_dtype:
         dtype = DTYPES[args.amp_dtype]
         out['amp_train_step_time'] = interleaved(
-            {k: train_step(h, loss_fn(h), dtype) for k, h in heads.items()},
-            args.repeats, args.warmup, device)
+            {
+                k: train_step(h, loss_fn(h), dtype)
+                for k, h in heads.items()
+            }, args.repeats, args.warmup, device)
         out['amp_dtype'] = args.amp_dtype
     return out
 
@@ -104,13 +125,14 @@ def unit_figures(args, device) -> dict:
         m.bases.copy_(ema.bases)
         m.eval()
     feats = torch.randn(B, C, H, W, device=device)
-    fns = dict(ema_module=ema, hem_module_eta1=hem_em,
-               hem_module_default=hem)
-    return dict(shape=dict(B=B, C=C, H=H, W=W, K=K, T=3),
-                forward_time=interleaved(
-                    {k: inference(m, lambda m=m: m(feats))
-                     for k, m in fns.items()},
-                    args.repeats, args.warmup, device))
+    fns = dict(ema_module=ema, hem_module_eta1=hem_em, hem_module_default=hem)
+    return dict(
+        shape=dict(B=B, C=C, H=H, W=W, K=K, T=3),
+        forward_time=interleaved(
+            {
+                k: inference(m, lambda m=m: m(feats))
+                for k, m in fns.items()
+            }, args.repeats, args.warmup, device))
 
 
 def segmentor_figures(args, device) -> dict:
@@ -123,9 +145,9 @@ def segmentor_figures(args, device) -> dict:
     H, W = args.seg_size
     models = {}
     for algo in ('emanet', 'hemnet'):
-        cfg = Config.fromfile(osp.join(
-            REPO, 'configs', algo,
-            f'{algo}_r50-d8_4xb2-80k_cityscapes-512x1024.py'))
+        cfg = Config.fromfile(
+            osp.join(REPO, 'configs', algo,
+                     f'{algo}_r50-d8_4xb2-80k_cityscapes-512x1024.py'))
         mcfg = cfg.model.to_dict()
         mcfg['pretrained'] = None
         if device.type != 'cuda' or args.norm == 'BN':
@@ -138,36 +160,45 @@ def segmentor_figures(args, device) -> dict:
     samples = []
     for _ in range(B):
         s = SegDataSample()
-        s.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, H, W),
-                                                    device=device))
-        s.set_metainfo(dict(img_shape=(H, W), pad_shape=(H, W),
-                            ori_shape=(H, W)))
+        s.gt_sem_seg = PixelData(
+            data=torch.randint(0, 19, (1, H, W), device=device))
+        s.set_metainfo(
+            dict(img_shape=(H, W), pad_shape=(H, W), ori_shape=(H, W)))
         samples.append(s)
 
     def loss_fn(model):
+
         def fn():
             losses = model(imgs, samples, mode='loss')
             return sum(v for k, v in losses.items() if 'loss' in k)
+
         return fn
 
     reps = max(3, args.repeats // 2)
-    out = dict(shape=dict(B=B, H=H, W=W, backbone='R50-D8'),
-               train_step_time=interleaved(
-                   {k: train_step(m, loss_fn(m)) for k, m in models.items()},
-                   reps, 1, device),
-               inference_time=interleaved(
-                   {k: inference(m, lambda m=m: m(imgs, samples,
-                                                  mode='tensor'))
-                    for k, m in models.items()}, reps, 1, device))
+    out = dict(
+        shape=dict(B=B, H=H, W=W, backbone='R50-D8'),
+        train_step_time=interleaved(
+            {
+                k: train_step(m, loss_fn(m))
+                for k, m in models.items()
+            }, reps, 1, device),
+        inference_time=interleaved(
+            {
+                k: inference(m, lambda m=m: m(imgs, samples, mode='tensor'))
+                for k, m in models.items()
+            }, reps, 1, device))
     if args.amp_dtype:
         dtype = DTYPES[args.amp_dtype]
         out['amp_train_step_time'] = interleaved(
-            {k: train_step(m, loss_fn(m), dtype)
-             for k, m in models.items()}, reps, 1, device)
+            {
+                k: train_step(m, loss_fn(m), dtype)
+                for k, m in models.items()
+            }, reps, 1, device)
     for m in models.values():
         m.train()
     out['train_memory'] = {
-        k: train_memory(loss_fn(m), device) for k, m in models.items()
+        k: train_memory(loss_fn(m), device)
+        for k, m in models.items()
     }
     return out
 
@@ -189,16 +220,22 @@ def scaling_figures(args, device) -> dict:
             value = loss()
             if value.requires_grad:  # EMAModule: nothing to backpropagate
                 value.backward()
+
         return step
 
     def measure(feats, T):
         torch.manual_seed(0)
-        mods = dict(ema=EMAModule(C, K, T, 0.1).to(device),
-                    hem=HEMModule(C, K, T).to(device))
-        t = interleaved({k: unit_step(m, feats) for k, m in mods.items()},
-                        max(3, args.repeats // 2), 1, device)
-        mem = {k: train_memory(unit_loss(m, feats), device)['bytes']
-               for k, m in mods.items()}
+        mods = dict(
+            ema=EMAModule(C, K, T, 0.1).to(device),
+            hem=HEMModule(C, K, T).to(device))
+        t = interleaved({
+            k: unit_step(m, feats)
+            for k, m in mods.items()
+        }, max(3, args.repeats // 2), 1, device)
+        mem = {
+            k: train_memory(unit_loss(m, feats), device)['bytes']
+            for k, m in mods.items()
+        }
         return dict(time=t, memory_bytes=mem)
 
     H, W = args.head_shape[2:]
@@ -231,14 +268,19 @@ def ratios(result: dict) -> List[dict]:
             rows.append(dict(figure=name, **ratio(fig, a, b)))
 
     def add_memory(name, mem, a, b):
-        rows.append(dict(figure=name, ratio=mem[a]['bytes'] / mem[b]['bytes'],
-                         numerator=a, denominator=b, spread=0.0))
+        rows.append(
+            dict(
+                figure=name,
+                ratio=mem[a]['bytes'] / mem[b]['bytes'],
+                numerator=a,
+                denominator=b,
+                spread=0.0))
 
     head = result.get('head', {})
     for fig in ('train_step_time', 'inference_time', 'amp_train_step_time'):
         if fig in head:
-            for num, den in (('hem', 'ema'), ('hem', 'unrolled'),
-                             ('hem', 'hem_raw')):
+            for num, den in (('hem', 'ema'), ('hem', 'unrolled'), ('hem',
+                                                                   'hem_raw')):
                 add(f'head {fig}', head[fig], num, den)
     if 'train_memory' in head:
         for den in ('ema', 'unrolled', 'hem_raw'):
@@ -260,37 +302,60 @@ def ratios(result: dict) -> List[dict]:
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', required=True, help='JSON output path')
-    parser.add_argument('--device', default=None,
-                        help='cuda or cpu (default: cuda when available)')
-    parser.add_argument('--head-shape', type=int, nargs=4, default=None,
-                        metavar=('B', 'C', 'H', 'W'),
-                        help='head input; default 2 2048 64 128 on CUDA '
-                        '(Cityscapes 512x1024 at stride 8), 1 2048 32 64 on '
-                        'CPU')
-    parser.add_argument('--ema-channels', type=int, default=512,
-                        help='C of the EM unit (the R50/R101 configs: 512)')
-    parser.add_argument('--num-bases', type=int, default=64,
-                        help='K (the R50/R101 configs: 64)')
-    parser.add_argument('--seg-size', type=int, nargs=2, default=None,
-                        metavar=('H', 'W'),
-                        help='segmentor input; default 512 1024 on CUDA, '
-                        '256 512 on CPU')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='cuda or cpu (default: cuda when available)')
+    parser.add_argument(
+        '--head-shape',
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=('B', 'C', 'H', 'W'),
+        help='head input; default 2 2048 64 128 on CUDA '
+        '(Cityscapes 512x1024 at stride 8), 1 2048 32 64 on '
+        'CPU')
+    parser.add_argument(
+        '--ema-channels',
+        type=int,
+        default=512,
+        help='C of the EM unit (the R50/R101 configs: 512)')
+    parser.add_argument(
+        '--num-bases',
+        type=int,
+        default=64,
+        help='K (the R50/R101 configs: 64)')
+    parser.add_argument(
+        '--seg-size',
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=('H', 'W'),
+        help='segmentor input; default 512 1024 on CUDA, '
+        '256 512 on CPU')
     parser.add_argument('--seg-batch', type=int, default=None)
     parser.add_argument('--repeats', type=int, default=None)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--max-stages', type=int, default=10)
-    parser.add_argument('--pixel-scales', type=float, nargs='+',
-                        default=[0.5, 0.75, 1.0, 1.5])
+    parser.add_argument(
+        '--pixel-scales', type=float, nargs='+', default=[0.5, 0.75, 1.0, 1.5])
     parser.add_argument('--norm', default='BN', choices=['BN', 'SyncBN'])
-    parser.add_argument('--amp-dtype', choices=sorted(DTYPES),
-                        help='also time training steps under autocast')
-    parser.add_argument('--skip', nargs='*', default=[],
-                        choices=['head', 'unit', 'segmentor', 'scaling'])
-    parser.add_argument('--quick', action='store_true',
-                        help='tiny shapes and 2 repeats (for tests)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=sorted(DTYPES),
+        help='also time training steps under autocast')
+    parser.add_argument(
+        '--skip',
+        nargs='*',
+        default=[],
+        choices=['head', 'unit', 'segmentor', 'scaling'])
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='tiny shapes and 2 repeats (for tests)')
     args = parser.parse_args(argv)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = torch.device(
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     gpu = device.type == 'cuda'
     if args.quick:
         args.head_shape = args.head_shape or [1, 32, 8, 8]
@@ -300,8 +365,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         args.max_stages = min(args.max_stages, 3)
         args.pixel_scales = [0.5, 1.0]
         args.warmup = 1
-    args.head_shape = args.head_shape or ([2, 2048, 64, 128] if gpu else
-                                          [1, 2048, 32, 64])
+    args.head_shape = args.head_shape or ([2, 2048, 64, 128]
+                                          if gpu else [1, 2048, 32, 64])
     args.seg_size = args.seg_size or ([512, 1024] if gpu else [256, 512])
     args.seg_batch = args.seg_batch or (2 if gpu else 1)
     args.repeats = args.repeats or (20 if gpu else 7)
@@ -314,15 +379,22 @@ def main(argv: Optional[list] = None) -> dict:
     device = args.device
     torch.backends.cudnn.benchmark = False
     start = time.time()
-    result = dict(meta=dict(
-        device=(torch.cuda.get_device_name(device) if device.type == 'cuda'
-                else f'CPU {platform.processor() or platform.machine()}, '
-                f'{torch.get_num_threads()} threads'),
-        torch=torch.__version__, date=time.strftime('%Y-%m-%d'),
-        repeats=args.repeats, warmup=args.warmup,
-        amp_dtype=args.amp_dtype, command=' '.join(sys.argv)))
-    figures = dict(head=head_figures, unit=unit_figures,
-                   segmentor=segmentor_figures, scaling=scaling_figures)
+    result = dict(
+        meta=dict(
+            device=(torch.cuda.get_device_name(device) if device.type == 'cuda'
+                    else f'CPU {platform.processor() or platform.machine()}, '
+                    f'{torch.get_num_threads()} threads'),
+            torch=torch.__version__,
+            date=time.strftime('%Y-%m-%d'),
+            repeats=args.repeats,
+            warmup=args.warmup,
+            amp_dtype=args.amp_dtype,
+            command=' '.join(sys.argv)))
+    figures = dict(
+        head=head_figures,
+        unit=unit_figures,
+        segmentor=segmentor_figures,
+        scaling=scaling_figures)
     for name, fn in figures.items():
         if name not in args.skip:
             result[name] = fn(args, device)

@@ -56,15 +56,15 @@ def sh(cmd: List[str], log: Optional[str] = None, check: bool = True) -> str:
     """Run a command in the repository; tee its output into ``log``."""
     out = open(log, 'a') if log else subprocess.PIPE
     try:
-        proc = subprocess.run(cmd, cwd=REPO, stdout=out,
-                              stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, text=True)
     finally:
         if log:
             out.close()
     if check and proc.returncode != 0:
         raise SystemExit(f'camvid_study: {" ".join(cmd[:4])} ... exited '
-                         f'{proc.returncode}' + (f'; see {log}' if log else
-                                                 f':\n{proc.stdout}'))
+                         f'{proc.returncode}' +
+                         (f'; see {log}' if log else f':\n{proc.stdout}'))
     return proc.stdout if not log else ''
 
 
@@ -82,8 +82,10 @@ def save_plan(path: str, plan: dict) -> None:
 
 
 def data_options(root: str) -> List[str]:
-    return [f'{loader}.dataset.data_root={root}' for loader in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    return [
+        f'{loader}.dataset.data_root={root}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ]
 
 
 def study_work_root(plan: dict, work_root: str) -> str:
@@ -118,8 +120,7 @@ def acquire_driver_lock(root: str) -> IO:
 
 def session_dirs(work: str) -> List[str]:
     """The timestamped log folders of a work dir, oldest first."""
-    return sorted(d for d in glob.glob(osp.join(work, '2*'))
-                  if osp.isdir(d))
+    return sorted(d for d in glob.glob(osp.join(work, '2*')) if osp.isdir(d))
 
 
 def merged_scalars(work: str) -> str:
@@ -139,14 +140,17 @@ def merged_scalars(work: str) -> str:
 
 def git_commit() -> str:
     commit = sh(['git', 'rev-parse', '--short', 'HEAD'], check=False).strip()
-    dirty = subprocess.run(['git', 'diff', '--quiet', 'HEAD', '--',
-                            'hemnet_mmseg', 'configs'], cwd=REPO).returncode
+    dirty = subprocess.run(
+        ['git', 'diff', '--quiet', 'HEAD', '--', 'hemnet_mmseg', 'configs'],
+        cwd=REPO).returncode
     return (commit or 'unknown') + ('+dirty' if dirty else '')
 
 
 def train(entry: dict, work: str, opts: List[str], log: str) -> str:
-    cmd = [sys.executable, '-m', 'hemnet_mmseg.cli.train', entry['config'],
-           '--work-dir', work]
+    cmd = [
+        sys.executable, '-m', 'hemnet_mmseg.cli.train', entry['config'],
+        '--work-dir', work
+    ]
     if glob.glob(osp.join(work, 'iter_*.pth')):
         cmd.append('--resume')
     sh(cmd + ['--cfg-options'] + opts, log)
@@ -154,38 +158,41 @@ def train(entry: dict, work: str, opts: List[str], log: str) -> str:
         return f.read().strip()
 
 
-def evaluate_2t(entry: dict, head: dict, ckpt: str, work: str,
-                opts: List[str], out: str, log: str) -> None:
+def evaluate_2t(entry: dict, head: dict, ckpt: str, work: str, opts: List[str],
+                out: str, log: str) -> None:
     t2 = 2 * head['num_stages']
     key = 'num_stages' if head['type'] in EMANET_HEADS else \
         'num_stages_eval'
     eval_work = osp.join(work, 'eval', f'T{t2}')
-    sh([sys.executable, '-m', 'hemnet_mmseg.cli.test', entry['config'],
-        ckpt, '--work-dir', eval_work, '--cfg-options'] + opts +
-       [f'model.decode_head.{key}={t2}'], log)
+    sh([
+        sys.executable, '-m', 'hemnet_mmseg.cli.test', entry['config'], ckpt,
+        '--work-dir', eval_work, '--cfg-options'
+    ] + opts + [f'model.decode_head.{key}={t2}'], log)
     last = session_dirs(eval_work)[-1]
     dst = osp.join(out, 'eval', f'T{t2}')
     os.makedirs(dst, exist_ok=True)
-    shutil.copy(glob.glob(osp.join(last, '*.log'))[0],
-                osp.join(dst, 'test.log'))
+    shutil.copy(
+        glob.glob(osp.join(last, '*.log'))[0], osp.join(dst, 'test.log'))
     shutil.copy(osp.join(last, 'test_metrics.json'), dst)
     with open(osp.join(dst, 'eval.json'), 'w') as f:
         json.dump(dict(num_stages_eval=t2), f)
 
 
 def measure_regime(entry: dict, head: dict, ckpt: str, work: str,
-                   opts: List[str], out: str, regime: dict,
-                   log: str) -> None:
+                   opts: List[str], out: str, regime: dict, log: str) -> None:
     extra = []
     if head['type'] in EMANET_HEADS:
-        extra = ['model.decode_head.type=HEMHead',
-                 'model.decode_head.step_size=1.0']
+        extra = [
+            'model.decode_head.type=HEMHead', 'model.decode_head.step_size=1.0'
+        ]
     path = osp.join(out, 'regime.json')
-    sh([sys.executable, 'tools/analysis/highway_regime.py', entry['config'],
-        ckpt, '--out', path, '--plot', osp.join(work, 'regime.png'),
-        '--max-stages', str(regime.get('max_stages', 10)),
-        '--num-images', str(regime.get('num_images', 2)), '--etas'] +
-       [str(e) for e in regime.get('etas', [1.0, 0.8, 0.5, 0.2])] +
+    sh([
+        sys.executable, 'tools/analysis/highway_regime.py', entry['config'],
+        ckpt, '--out', path, '--plot',
+        osp.join(work, 'regime.png'), '--max-stages',
+        str(regime.get('max_stages', 10)), '--num-images',
+        str(regime.get('num_images', 2)), '--etas'
+    ] + [str(e) for e in regime.get('etas', [1.0, 0.8, 0.5, 0.2])] +
        ['--cfg-options'] + opts + extra, log)
     if extra:
         with open(path) as f:
@@ -212,21 +219,25 @@ def measure_estimators(entry: dict, head: dict, ckpt: str, opts: List[str],
     """
     extra = []
     if head['type'] in EMANET_HEADS:
-        extra = ['model.decode_head.type=HEMHead',
-                 'model.decode_head.step_size=1.0']
-    cmd = [sys.executable, 'tools/analysis/grad_estimators.py',
-           entry['config'], ckpt, '--out', osp.join(out, 'estimators.json'),
-           '--num-images', str(spec.get('num_images', 2)), '--stages'] + [
-               str(t) for t in spec.get('stages', [1, 2, 3, 5, 10, 20])
-           ] + ['--etas'] + [str(e) for e in spec.get('etas', [1.0, 0.5])
-                             ] + ['--inv-temperatures'] + [
-               str(b) for b in spec.get('inv_temperatures', [1.0])
-           ] + ['--cfg-options'] + opts + extra
+        extra = [
+            'model.decode_head.type=HEMHead', 'model.decode_head.step_size=1.0'
+        ]
+    cmd = [
+        sys.executable, 'tools/analysis/grad_estimators.py', entry['config'],
+        ckpt, '--out',
+        osp.join(out, 'estimators.json'), '--num-images',
+        str(spec.get('num_images', 2)), '--stages'
+    ] + [str(t) for t in spec.get('stages', [1, 2, 3, 5, 10, 20])
+         ] + ['--etas'] + [str(e) for e in spec.get('etas', [1.0, 0.5])] + [
+             '--inv-temperatures'
+         ] + [str(b) for b in spec.get('inv_temperatures', [1.0])
+              ] + ['--cfg-options'] + opts + extra
     try:
         sh(cmd, log)
     except SystemExit as err:
-        print(f'camvid_study: estimators measurement failed: {err}',
-              file=sys.stderr)
+        print(
+            f'camvid_study: estimators measurement failed: {err}',
+            file=sys.stderr)
         return str(err)
     return None
 
@@ -260,18 +271,22 @@ def run_one(plan: dict, entry: dict, commit: str, work_root: str) -> dict:
     with open(osp.join(out, 'scalars.json'), 'w') as f:
         f.write(merged_scalars(work))
     evaluate_2t(entry, head, ckpt, work, opts, out, log)
-    measure_regime(entry, head, ckpt, work, opts, out,
-                   plan.get('regime', {}), log)
+    measure_regime(entry, head, ckpt, work, opts, out, plan.get('regime', {}),
+                   log)
     if plan.get('estimators'):
         failed = measure_estimators(entry, head, ckpt, opts, out,
                                     plan['estimators'], log)
         if failed:
             record['estimators_failed'] = failed
     record.update(
-        name=entry['name'], config=entry['config'], seed=entry['seed'],
-        cfg_options=' '.join(entry.get('cfg_options', [])), commit=commit,
+        name=entry['name'],
+        config=entry['config'],
+        seed=entry['seed'],
+        cfg_options=' '.join(entry.get('cfg_options', [])),
+        commit=commit,
         wall_s=round(train_s + time.time() - after_train),
-        train_s=round(train_s), sessions=len(sessions),
+        train_s=round(train_s),
+        sessions=len(sessions),
         device=f'{os.cpu_count()}-core CPU ({os.uname().machine})')
     with open(osp.join(out, 'run.json'), 'w') as f:
         json.dump(record, f, indent=1)
@@ -284,14 +299,17 @@ def git_commit_paths(paths: List[str], message: str) -> None:
     """Commit exactly ``paths`` (other staged work stays staged)."""
     for attempt in range(20):
         sh(['git', 'add', '--'] + paths, check=False)
-        proc = subprocess.run(['git', 'commit', '-q', '-m', message, '--'] +
-                              paths, cwd=REPO, capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            ['git', 'commit', '-q', '-m', message, '--'] + paths,
+            cwd=REPO,
+            capture_output=True,
+            text=True)
         if proc.returncode == 0:
             return
         time.sleep(15)  # another git command holds the index lock
-    print(f'camvid_study: could not commit {paths}: {proc.stderr}',
-          file=sys.stderr)
+    print(
+        f'camvid_study: could not commit {paths}: {proc.stderr}',
+        file=sys.stderr)
 
 
 def cmd_run(args) -> None:
@@ -305,20 +323,23 @@ def cmd_run(args) -> None:
 
 def run_plan(args, plan: dict) -> None:
     for entry in plan['runs']:
-        if entry.get('status') == 'done' or (args.only and
-                                             entry['name'] not in args.only):
+        if entry.get('status') == 'done' or (args.only and entry['name']
+                                             not in args.only):
             continue
-        print(f'== {entry["name"]}: training {entry["config"]} seed '
-              f'{entry["seed"]} {" ".join(entry.get("cfg_options", []))}',
-              flush=True)
+        print(
+            f'== {entry["name"]}: training {entry["config"]} seed '
+            f'{entry["seed"]} {" ".join(entry.get("cfg_options", []))}',
+            flush=True)
         result = run_one(plan, entry, git_commit(), args.work_root)
         plan = load_plan(args.plan)  # the file may have been edited since
         for e in plan['runs']:
             if e['name'] == entry['name']:
                 e.update(status='done', **result)
         save_plan(args.plan, plan)
-        print(f'== {entry["name"]} done: val mIoU {result["miou"]:.2f} in '
-              f'{result["wall_min"]} min', flush=True)
+        print(
+            f'== {entry["name"]} done: val mIoU {result["miou"]:.2f} in '
+            f'{result["wall_min"]} min',
+            flush=True)
         if args.commit:
             git_commit_paths(
                 [osp.join(plan['runs_dir'], entry['name']), args.plan],
@@ -343,11 +364,15 @@ def main(argv: Optional[list] = None) -> None:
     run = sub.add_parser('run', help='run every run not done yet')
     run.add_argument('plan')
     run.add_argument('--only', nargs='+', help='these run names only')
-    run.add_argument('--commit', action='store_true',
-                     help='commit each finished run and the plan')
-    run.add_argument('--work-root', default=osp.join(REPO, 'work_dirs'),
-                     help='where the runs train: <work-root>/<study>/<name> '
-                     '(default: work_dirs/ in the repository)')
+    run.add_argument(
+        '--commit',
+        action='store_true',
+        help='commit each finished run and the plan')
+    run.add_argument(
+        '--work-root',
+        default=osp.join(REPO, 'work_dirs'),
+        help='where the runs train: <work-root>/<study>/<name> '
+        '(default: work_dirs/ in the repository)')
     status = sub.add_parser('status', help='which runs are done')
     status.add_argument('plan')
     args = parser.parse_args(argv)

@@ -37,17 +37,26 @@ def curves(feats: torch.Tensor, bases: torch.Tensor, etas: List[float],
     out = {}
     with torch.no_grad():
         for eta in etas:
-            res = unrolled_em(feats, bases, max_stages, eta, inv_temperature,
-                              normalize_bases, mixing, return_history=True)
+            res = unrolled_em(
+                feats,
+                bases,
+                max_stages,
+                eta,
+                inv_temperature,
+                normalize_bases,
+                mixing,
+                return_history=True)
             out[eta] = [
-                float(log_likelihood(feats, mu, inv_temperature,
-                                     normalize_bases).mean())
+                float(
+                    log_likelihood(feats, mu, inv_temperature,
+                                   normalize_bases).mean())
                 for mu in res.bases_history
             ]
     return out
 
 
-def summarize(lls: Dict[float, List[float]], reference_stages: int,
+def summarize(lls: Dict[float, List[float]],
+              reference_stages: int,
               tol: float = 1e-6) -> List[dict]:
     """GEM check and iterations to reach plain EM at the reference T."""
     target = lls[1.0][reference_stages] if 1.0 in lls else None
@@ -57,11 +66,16 @@ def summarize(lls: Dict[float, List[float]], reference_stages: int,
         scale = max(1.0, abs(ll[0]))
         reach = None
         if target is not None:
-            reach = next((t for t, v in enumerate(ll)
-                          if v >= target - tol * scale), None)
-        rows.append(dict(eta=eta, gem_holds=min(steps) >= -tol * scale,
-                         min_step=min(steps), final=ll[-1],
-                         iterations_to_reach_em=reach))
+            reach = next(
+                (t for t, v in enumerate(ll) if v >= target - tol * scale),
+                None)
+        rows.append(
+            dict(
+                eta=eta,
+                gem_holds=min(steps) >= -tol * scale,
+                min_step=min(steps),
+                final=ll[-1],
+                iterations_to_reach_em=reach))
     return rows
 
 
@@ -70,14 +84,16 @@ def plot(result: dict, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     sources = result['sources']
-    fig, axes = plt.subplots(1, len(sources), figsize=(6 * len(sources), 4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(sources), figsize=(6 * len(sources), 4), squeeze=False)
     for ax, src in zip(axes[0], sources):
         for eta, ll in src['log_likelihood'].items():
             ax.plot(range(len(ll)), ll, 'o-', ms=3, label=f'eta={eta}')
         ax.axvline(result['reference_stages'], color='grey', lw=0.8, ls='--')
-        ax.set(title=f'{src["name"]} features', xlabel='iteration t',
-               ylabel='mean log-likelihood')
+        ax.set(
+            title=f'{src["name"]} features',
+            xlabel='iteration t',
+            ylabel='mean log-likelihood')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle('highway EM keeps EM monotone; smaller eta converges slower')
@@ -92,18 +108,27 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('--out', required=True, help='JSON output path')
     parser.add_argument('--plot', help='PNG path (default: beside --out)')
-    parser.add_argument('--etas', type=float, nargs='+',
-                        default=[1.0, 0.8, 0.5, 0.2])
+    parser.add_argument(
+        '--etas', type=float, nargs='+', default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--max-stages', type=int, default=20)
     parser.add_argument('--reference-stages', type=int, default=3)
     parser.add_argument('--inv-temperature', type=float, default=1.0)
-    parser.add_argument('--no-normalize', action='store_true',
-                        help='free means (Gaussian mixture objective)')
-    parser.add_argument('--mixing', default='unit', choices=['unit', 'raw'],
-                        help='N-step mixing with normalised bases')
-    parser.add_argument('--shape', type=int, nargs=4,
-                        default=[2, 512, 1024, 64],
-                        metavar=('B', 'C', 'N', 'K'), help='random features')
+    parser.add_argument(
+        '--no-normalize',
+        action='store_true',
+        help='free means (Gaussian mixture objective)')
+    parser.add_argument(
+        '--mixing',
+        default='unit',
+        choices=['unit', 'raw'],
+        help='N-step mixing with normalised bases')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=4,
+        default=[2, 512, 1024, 64],
+        metavar=('B', 'C', 'N', 'K'),
+        help='random features')
     parser.add_argument('--num-images', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
     add_cfg_options(parser)
@@ -127,32 +152,45 @@ def main(argv: Optional[list] = None) -> dict:
                F.normalize(torch.randn(1, C, K, generator=gen), dim=1))]
     meta = dict(seed=args.seed, random_shape=dict(B=B, C=C, N=N, K=K))
     if args.config:
-        src = load_trained(args.config, args.checkpoint, args.num_images,
-                           cfg_options=args.cfg_options)
+        src = load_trained(
+            args.config,
+            args.checkpoint,
+            args.num_images,
+            cfg_options=args.cfg_options)
         module = find_hem_module(src.head)
         with trace_em(module) as traces, torch.no_grad():
             src.head(src.inputs)
-        inputs.append(('trained head, real images',
-                       traces[0].flat_feats().float(),
-                       module.initial_bases()))
+        inputs.append(
+            ('trained head, real images', traces[0].flat_feats().float(),
+             module.initial_bases()))
         meta.update(src.meta)
     sources = []
     for name, feats, bases in inputs:
         lls = curves(feats.double(), bases.double(), args.etas,
                      args.max_stages, args.inv_temperature, normalize,
                      args.mixing)
-        sources.append(dict(
-            name=name, shape=list(feats.shape), num_bases=bases.shape[-1],
-            log_likelihood={str(k): v for k, v in lls.items()},
-            summary=summarize(lls, args.reference_stages)))
-    result = dict(meta=meta, etas=args.etas, max_stages=args.max_stages,
-                  reference_stages=args.reference_stages,
-                  inv_temperature=args.inv_temperature,
-                  normalize_bases=normalize, highway_mixing=args.mixing,
-                  objective=('mean_n logsumexp_k(beta x_n . mu_k), unit-norm '
-                             'mu' if normalize else 'Gaussian mixture '
-                             'log-likelihood, equal weights, var 1/beta'),
-                  sources=sources)
+        sources.append(
+            dict(
+                name=name,
+                shape=list(feats.shape),
+                num_bases=bases.shape[-1],
+                log_likelihood={
+                    str(k): v
+                    for k, v in lls.items()
+                },
+                summary=summarize(lls, args.reference_stages)))
+    result = dict(
+        meta=meta,
+        etas=args.etas,
+        max_stages=args.max_stages,
+        reference_stages=args.reference_stages,
+        inv_temperature=args.inv_temperature,
+        normalize_bases=normalize,
+        highway_mixing=args.mixing,
+        objective=('mean_n logsumexp_k(beta x_n . mu_k), unit-norm '
+                   'mu' if normalize else 'Gaussian mixture '
+                   'log-likelihood, equal weights, var 1/beta'),
+        sources=sources)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
     png = args.plot or osp.splitext(args.out)[0] + '.png'

@@ -40,14 +40,26 @@ def run(src: HeadAndBatch, etas: List[float], max_stages: int,
     for beta in inv_temperatures:
         for eta, backprop in settings:
             for T in range(1, max_stages + 1):
-                m = em_gradients(src, step_size=eta, num_stages=T,
-                                 num_stages_eval=T, inv_temperature=beta,
-                                 backprop_em=backprop, highway_mixing=mixing)
+                m = em_gradients(
+                    src,
+                    step_size=eta,
+                    num_stages=T,
+                    num_stages_eval=T,
+                    inv_temperature=beta,
+                    backprop_em=backprop,
+                    highway_mixing=mixing)
                 for t, g in enumerate(m['bases_grad']):
-                    records.append(dict(
-                        eta=eta, inv_temperature=beta, backprop_em=backprop,
-                        highway_mixing=mixing, T=T, t=t, bases_grad_norm=g,
-                        input_grad_norm=m['input_grad'], loss=m['loss']))
+                    records.append(
+                        dict(
+                            eta=eta,
+                            inv_temperature=beta,
+                            backprop_em=backprop,
+                            highway_mixing=mixing,
+                            T=T,
+                            t=t,
+                            bases_grad_norm=g,
+                            input_grad_norm=m['input_grad'],
+                            loss=m['loss']))
     return records
 
 
@@ -57,9 +69,10 @@ def ratios(records: List[Dict], max_stages: int) -> List[Dict]:
     keys = sorted({(r['eta'], r['inv_temperature'], r['backprop_em'])
                    for r in records})
     for eta, beta, backprop in keys:
-        sel = [r for r in records if (r['eta'], r['inv_temperature'],
-                                      r['backprop_em']) == (eta, beta,
-                                                            backprop)]
+        sel = [
+            r for r in records if (r['eta'], r['inv_temperature'],
+                                   r['backprop_em']) == (eta, beta, backprop)
+        ]
 
         def at(T, field):
             return next(r[field] for r in sel if r['T'] == T and r['t'] == 0)
@@ -67,16 +80,21 @@ def ratios(records: List[Dict], max_stages: int) -> List[Dict]:
         def ratio(a, b):
             return a / b if b > 0 else None
 
-        out.append(dict(
-            eta=eta, inv_temperature=beta, backprop_em=backprop,
-            mu0_grad_T1=at(1, 'bases_grad_norm'),
-            mu0_grad_Tmax=at(max_stages, 'bases_grad_norm'),
-            mu0_ratio=ratio(at(max_stages, 'bases_grad_norm'),
-                            at(1, 'bases_grad_norm')),
-            input_grad_T1=at(1, 'input_grad_norm'),
-            input_grad_Tmax=at(max_stages, 'input_grad_norm'),
-            input_ratio=ratio(at(max_stages, 'input_grad_norm'),
-                              at(1, 'input_grad_norm'))))
+        out.append(
+            dict(
+                eta=eta,
+                inv_temperature=beta,
+                backprop_em=backprop,
+                mu0_grad_T1=at(1, 'bases_grad_norm'),
+                mu0_grad_Tmax=at(max_stages, 'bases_grad_norm'),
+                mu0_ratio=ratio(
+                    at(max_stages, 'bases_grad_norm'),
+                    at(1, 'bases_grad_norm')),
+                input_grad_T1=at(1, 'input_grad_norm'),
+                input_grad_Tmax=at(max_stages, 'input_grad_norm'),
+                input_ratio=ratio(
+                    at(max_stages, 'input_grad_norm'),
+                    at(1, 'input_grad_norm'))))
     return out
 
 
@@ -90,29 +108,43 @@ def plot(result: dict, path: str) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     beta0 = 1.0 if 1.0 in betas else betas[len(betas) // 2]
     for eta in etas:
-        sel = [r for r in records if r['eta'] == eta and r['backprop_em']
-               and r['inv_temperature'] == beta0 and r['T'] == T]
+        sel = [
+            r for r in records if r['eta'] == eta and r['backprop_em']
+            and r['inv_temperature'] == beta0 and r['T'] == T
+        ]
         axes[0].semilogy([r['t'] for r in sel],
                          [max(r['bases_grad_norm'], 1e-30) for r in sel],
-                         'o-', label=f'eta={eta}')
-        sel0 = [r for r in records if r['eta'] == eta and r['backprop_em']
-                and r['inv_temperature'] == beta0 and r['t'] == 0]
+                         'o-',
+                         label=f'eta={eta}')
+        sel0 = [
+            r for r in records if r['eta'] == eta and r['backprop_em']
+            and r['inv_temperature'] == beta0 and r['t'] == 0
+        ]
         axes[1].semilogy([r['T'] for r in sel0],
                          [max(r['bases_grad_norm'], 1e-30) for r in sel0],
-                         'o-', label=f'eta={eta}')
-    axes[0].set(title=f'||dL/d mu(t)||, T={T}, beta={beta0}',
-                xlabel='unrolled iteration t', ylabel='gradient norm')
-    axes[1].set(title=f'||dL/d mu(0)|| against T, beta={beta0}',
-                xlabel='T (unrolled iterations)', ylabel='gradient norm')
+                         'o-',
+                         label=f'eta={eta}')
+    axes[0].set(
+        title=f'||dL/d mu(t)||, T={T}, beta={beta0}',
+        xlabel='unrolled iteration t',
+        ylabel='gradient norm')
+    axes[1].set(
+        title=f'||dL/d mu(0)|| against T, beta={beta0}',
+        xlabel='T (unrolled iterations)',
+        ylabel='gradient norm')
     for eta in etas:
-        sel = [r for r in result['ratios']
-               if r['eta'] == eta and r['backprop_em']]
+        sel = [
+            r for r in result['ratios'] if r['eta'] == eta and r['backprop_em']
+        ]
         axes[2].loglog([r['inv_temperature'] for r in sel],
                        [max(r['mu0_ratio'] or 1e-30, 1e-30) for r in sel],
-                       'o-', label=f'eta={eta}')
+                       'o-',
+                       label=f'eta={eta}')
     axes[2].axhline(1.0, color='grey', lw=0.8)
-    axes[2].set(title=f'||dL/d mu(0)||: T={T} / T=1',
-                xlabel='inverse temperature beta', ylabel='ratio')
+    axes[2].set(
+        title=f'||dL/d mu(0)||: T={T} / T=1',
+        xlabel='inverse temperature beta',
+        ylabel='ratio')
     for ax in axes:
         ax.grid(True, which='both', alpha=0.3)
         ax.legend(fontsize=8)
@@ -131,10 +163,16 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='JSON output path')
     parser.add_argument('--plot', help='PNG path (default: beside --out)')
     parser.add_argument('--max-stages', type=int, default=10)
-    parser.add_argument('--inv-temperatures', type=float, nargs='+',
-                        default=[0.03, 0.1, 1.0, 3.0, 30.0])
-    parser.add_argument('--mixing', default='unit', choices=['unit', 'raw'],
-                        help='N-step mixing with normalised bases')
+    parser.add_argument(
+        '--inv-temperatures',
+        type=float,
+        nargs='+',
+        default=[0.03, 0.1, 1.0, 3.0, 30.0])
+    parser.add_argument(
+        '--mixing',
+        default='unit',
+        choices=['unit', 'raw'],
+        help='N-step mixing with normalised bases')
     args = parser.parse_args(argv)
     check_source_arguments(parser, args)
     if args.max_stages < 1:
@@ -151,13 +189,19 @@ def main(argv: Optional[list] = None) -> dict:
     records = run(src, args.etas, args.max_stages, args.inv_temperatures,
                   args.mixing)
     result = dict(
-        meta=dict(src.meta, seed=args.seed, torch=torch.__version__,
-                  device='cpu', wall_s=None,
-                  note='bases_grad_norm: ||dL/d mu(t)||; input_grad_norm: '
-                  '||dL/dX|| of the EM unit input X (B, C, N)'),
-        etas=args.etas, max_stages=args.max_stages,
+        meta=dict(
+            src.meta,
+            seed=args.seed,
+            torch=torch.__version__,
+            device='cpu',
+            wall_s=None,
+            note='bases_grad_norm: ||dL/d mu(t)||; input_grad_norm: '
+            '||dL/dX|| of the EM unit input X (B, C, N)'),
+        etas=args.etas,
+        max_stages=args.max_stages,
         highway_mixing=args.mixing,
-        inv_temperatures=args.inv_temperatures, records=records,
+        inv_temperatures=args.inv_temperatures,
+        records=records,
         ratios=ratios(records, args.max_stages))
     result['meta']['wall_s'] = round(time.time() - start, 2)
     with open(args.out, 'w') as f:

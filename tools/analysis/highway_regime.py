@@ -38,28 +38,44 @@ def plot(result: dict, path: str) -> None:
         style = '-' if row['mixing'] == 'unit' else '--'
         label = f'{row["mixing"]} eta={row["eta"]}'
         ts = [s['t'] for s in row['steps']]
-        axes[0].plot(ts, [s['share'] for s in row['steps']], style,
-                     marker='o', ms=3, label=label)
-        axes[1].plot(ts, [s['angular_fraction'] for s in row['steps']],
-                     style, marker='o', ms=3, label=label)
+        axes[0].plot(
+            ts, [s['share'] for s in row['steps']],
+            style,
+            marker='o',
+            ms=3,
+            label=label)
+        axes[1].plot(
+            ts, [s['angular_fraction'] for s in row['steps']],
+            style,
+            marker='o',
+            ms=3,
+            label=label)
     mixings = sorted({r['mixing'] for r in result['rows']})
     etas = sorted({r['eta'] for r in result['rows']})
     width = 0.8 / max(len(mixings), 1)
     for i, mixing in enumerate(mixings):
-        vals = [next((r['mu0_ratio'] or 1e-30) for r in result['rows']
-                     if r['mixing'] == mixing and r['eta'] == eta)
-                for eta in etas]
-        axes[2].bar([j + i * width for j in range(len(etas))], vals, width,
-                    label=mixing, log=True)
-    axes[2].set_xticks([j + width * (len(mixings) - 1) / 2
-                        for j in range(len(etas))])
+        vals = [
+            next((r['mu0_ratio'] or 1e-30) for r in result['rows']
+                 if r['mixing'] == mixing and r['eta'] == eta) for eta in etas
+        ]
+        axes[2].bar([j + i * width for j in range(len(etas))],
+                    vals,
+                    width,
+                    label=mixing,
+                    log=True)
+    axes[2].set_xticks(
+        [j + width * (len(mixings) - 1) / 2 for j in range(len(etas))])
     axes[2].set_xticklabels([f'eta={e}' for e in etas])
-    axes[0].set(title='share of mu(t-1) kept, a / (a + b)',
-                xlabel='iteration t', ylim=(-0.02, 1.02))
-    axes[1].set(title='angular fraction of the way to l2norm(mu_hat)',
-                xlabel='iteration t', ylim=(-0.02, 1.05))
-    axes[2].set(title=f'||dL/dmu(0)||: T={result["max_stages"]} / T=1',
-                ylabel='ratio')
+    axes[0].set(
+        title='share of mu(t-1) kept, a / (a + b)',
+        xlabel='iteration t',
+        ylim=(-0.02, 1.02))
+    axes[1].set(
+        title='angular fraction of the way to l2norm(mu_hat)',
+        xlabel='iteration t',
+        ylim=(-0.02, 1.05))
+    axes[2].set(
+        title=f'||dL/dmu(0)||: T={result["max_stages"]} / T=1', ylabel='ratio')
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
@@ -75,11 +91,17 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     add_source_arguments(parser)
     parser.add_argument('--out', required=True, help='JSON output path')
     parser.add_argument('--plot', help='PNG path (default: beside --out)')
-    parser.add_argument('--mixings', nargs='+', default=['unit', 'raw'],
-                        choices=['unit', 'raw'])
+    parser.add_argument(
+        '--mixings',
+        nargs='+',
+        default=['unit', 'raw'],
+        choices=['unit', 'raw'])
     parser.add_argument('--max-stages', type=int, default=10)
-    parser.add_argument('--inv-temperature', type=float, default=None,
-                        help="beta (default: the head's own)")
+    parser.add_argument(
+        '--inv-temperature',
+        type=float,
+        default=None,
+        help="beta (default: the head's own)")
     args = parser.parse_args(argv)
     check_source_arguments(parser, args)
     if args.max_stages < 2:
@@ -94,28 +116,34 @@ def main(argv: Optional[list] = None) -> dict:
     start = time.time()
     src = load_source(args)
     unit = find_hem_module(src.head)
-    trained = dict(step_size=unit.step_size,
-                   highway_mixing=unit.highway_mixing,
-                   inv_temperature=unit.inv_temperature,
-                   num_stages=unit.num_stages,
-                   learn_bases=unit.learn_bases)
+    trained = dict(
+        step_size=unit.step_size,
+        highway_mixing=unit.highway_mixing,
+        inv_temperature=unit.inv_temperature,
+        num_stages=unit.num_stages,
+        learn_bases=unit.learn_bases)
     beta = args.inv_temperature or unit.inv_temperature
-    rows = measure_regime(src, args.etas, args.mixings, args.max_stages,
-                          beta)
+    rows = measure_regime(src, args.etas, args.mixings, args.max_stages, beta)
     for row in rows:
         row['counterfactual'] = bool(
             args.config and (row['mixing'] != trained['highway_mixing']
                              or row['eta'] != trained['step_size']))
     result = dict(
-        meta=dict(src.meta, seed=args.seed, torch=torch.__version__,
-                  device='cpu', wall_s=round(time.time() - start, 2),
-                  trained=trained if args.config else None,
-                  note='share: a / (a + b) with mu(t) ~ a mu(t-1) + b '
-                  'l2norm(mu_hat(t)); angular_fraction: angle moved / angle '
-                  'to l2norm(mu_hat(t)); ratios: T=max over T=1; '
-                  'counterfactual: measured under a mixing or eta the head '
-                  'was not trained with'),
-        max_stages=args.max_stages, inv_temperature=beta, rows=rows)
+        meta=dict(
+            src.meta,
+            seed=args.seed,
+            torch=torch.__version__,
+            device='cpu',
+            wall_s=round(time.time() - start, 2),
+            trained=trained if args.config else None,
+            note='share: a / (a + b) with mu(t) ~ a mu(t-1) + b '
+            'l2norm(mu_hat(t)); angular_fraction: angle moved / angle '
+            'to l2norm(mu_hat(t)); ratios: T=max over T=1; '
+            'counterfactual: measured under a mixing or eta the head '
+            'was not trained with'),
+        max_stages=args.max_stages,
+        inv_temperature=beta,
+        rows=rows)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
     png = args.plot or osp.splitext(args.out)[0] + '.png'

@@ -59,8 +59,8 @@ def recipe(config: str, data_root: Optional[str], num_batches: int):
     gen = torch.Generator().manual_seed(0)
     order = torch.randperm(len(dataset), generator=gen).tolist()
     batches = [
-        pseudo_collate([dataset[i] for i in
-                        order[b * batch_size:(b + 1) * batch_size]])
+        pseudo_collate(
+            [dataset[i] for i in order[b * batch_size:(b + 1) * batch_size]])
         for b in range(num_batches)
     ]
     model_cfg = replace_syncbn(cfg.model.to_dict())
@@ -99,26 +99,37 @@ def measure(config: str, args) -> dict:
             batch = batches[state[name] % len(batches)]
             state[name] += 1
             model.train_step(batch, wrapper)
+
         return run
 
-    times = interleaved({name: step(name) for name in models}, args.repeats,
-                        args.warmup, torch.device('cpu'))
-    ratios = [dict(figure='s/iteration', **ratio(times, 'float32', name))
-              for name in models if name != 'float32']
-    return dict(config=config, batch_size=cfg.train_dataloader.batch_size,
-                crop=list(cfg.model.data_preprocessor.get('size') or []),
-                decode_head=cfg.model.decode_head.type,
-                train_step_time=times, ratios=ratios)
+    times = interleaved({name: step(name)
+                         for name in models}, args.repeats, args.warmup,
+                        torch.device('cpu'))
+    ratios = [
+        dict(figure='s/iteration', **ratio(times, 'float32', name))
+        for name in models if name != 'float32'
+    ]
+    return dict(
+        config=config,
+        batch_size=cfg.train_dataloader.batch_size,
+        crop=list(cfg.model.data_preprocessor.get('size') or []),
+        decode_head=cfg.model.decode_head.type,
+        train_step_time=times,
+        ratios=ratios)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*', default=CONFIGS)
     parser.add_argument('--out', required=True, help='JSON output path')
-    parser.add_argument('--camvid-root', default=osp.normpath(
-        osp.join(REPO, '..', 'shared', 'data', 'camvid')))
-    parser.add_argument('--contenders', nargs='+', default=list(CONTENDERS),
-                        choices=list(CONTENDERS))
+    parser.add_argument(
+        '--camvid-root',
+        default=osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'camvid')))
+    parser.add_argument(
+        '--contenders',
+        nargs='+',
+        default=list(CONTENDERS),
+        choices=list(CONTENDERS))
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--num-batches', type=int, default=4)
@@ -135,11 +146,15 @@ def main(argv: Optional[list] = None) -> dict:
     args = parse_args(argv)
     start = time.time()
     result = dict(
-        meta=dict(device=f'CPU {platform.processor() or platform.machine()}'
-                  f', {torch.get_num_threads()} threads',
-                  native_bf16=cpu_has_native_bf16(), torch=torch.__version__,
-                  date=time.strftime('%Y-%m-%d'), repeats=args.repeats,
-                  warmup=args.warmup, command=' '.join(sys.argv)),
+        meta=dict(
+            device=f'CPU {platform.processor() or platform.machine()}'
+            f', {torch.get_num_threads()} threads',
+            native_bf16=cpu_has_native_bf16(),
+            torch=torch.__version__,
+            date=time.strftime('%Y-%m-%d'),
+            repeats=args.repeats,
+            warmup=args.warmup,
+            command=' '.join(sys.argv)),
         recipes=[measure(c, args) for c in args.configs])
     result['meta']['wall_s'] = round(time.time() - start, 1)
     with open(args.out, 'w') as f:
@@ -147,8 +162,8 @@ def main(argv: Optional[list] = None) -> dict:
     print(f'device: {result["meta"]["device"]}, torch {torch.__version__}')
     for rec in result['recipes']:
         t = rec['train_step_time']
-        print(f'{osp.basename(rec["config"])}: ' + ', '.join(
-            f'{k} {v["median"]:.3f} s' for k, v in t.items()))
+        print(f'{osp.basename(rec["config"])}: ' +
+              ', '.join(f'{k} {v["median"]:.3f} s' for k, v in t.items()))
         for r in rec['ratios']:
             print(f'  float32 / {r["denominator"]}: {r["ratio"]:.2f}x '
                   f'(spread {r["spread"]:.1%})')

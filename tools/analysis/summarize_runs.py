@@ -71,8 +71,8 @@ def per_class_iou(log_text: str) -> Dict[str, float]:
     tables = log_text.split('per class results:')
     if len(tables) < 2:
         return {}
-    rows = re.findall(r'^\|\s*([\w -]+?)\s*\|\s*([\d.nan]+)\s*\|',
-                      tables[-1], flags=re.M)
+    rows = re.findall(
+        r'^\|\s*([\w -]+?)\s*\|\s*([\d.nan]+)\s*\|', tables[-1], flags=re.M)
     return {name: float(iou) for name, iou in rows if name != 'Class'}
 
 
@@ -94,8 +94,7 @@ def read_run(folder: str) -> Optional[dict]:
     with open(osp.join(folder, 'train.log')) as f:
         run['per_class'] = per_class_iou(f.read())
     run['evals'] = {}
-    for path in sorted(glob.glob(osp.join(folder, 'eval', '*',
-                                          'eval.json'))):
+    for path in sorted(glob.glob(osp.join(folder, 'eval', '*', 'eval.json'))):
         with open(path) as f:
             t_eval = json.load(f)['num_stages_eval']
         with open(osp.join(osp.dirname(path), 'test_metrics.json')) as f:
@@ -133,10 +132,11 @@ def group(runs: List[dict]) -> Dict[str, List[dict]]:
 
 def mean_curve(runs: List[dict]) -> Dict[int, float]:
     """Mean val mIoU at each validation step that every run reached."""
-    steps = set.intersection(*({step for step, _ in r['curve']}
-                               for r in runs))
-    return {step: statistics.mean(dict(r['curve'])[step] for r in runs)
-            for step in sorted(steps)}
+    steps = set.intersection(*({step for step, _ in r['curve']} for r in runs))
+    return {
+        step: statistics.mean(dict(r['curve'])[step] for r in runs)
+        for step in sorted(steps)
+    }
 
 
 def rise_over_last_third(curve: Dict[int, float]) -> Optional[float]:
@@ -150,7 +150,8 @@ def rise_over_last_third(curve: Dict[int, float]) -> Optional[float]:
     if below is None:
         return None
     value = curve[below] if above == below else curve[below] + (
-        curve[above] - curve[below]) * (at - below) / (above - below)
+        curve[above] - curve[below]) * (at - below) / (
+            above - below)
     return curve[steps[-1]] - value
 
 
@@ -160,35 +161,40 @@ def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
     if not main:  # a study under way: one seed of each so far
         main = dict(by_method)
         note = ['One seed of each method so far: no std yet.', '']
-    lines = ['#### Main comparison: val mIoU (final iteration), '
-             'mean ± std over seeds', ''] + note + [
-             '| Method | runs | seeds | val mIoU | mean mIoU by iteration | '
-             'rise over the last third | config |',
-             '| --- | --- | --- | --- | --- | --- | --- |']
+    lines = [
+        '#### Main comparison: val mIoU (final iteration), '
+        'mean ± std over seeds', ''
+    ] + note + [
+        '| Method | runs | seeds | val mIoU | mean mIoU by iteration | '
+        'rise over the last third | config |',
+        '| --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for method, rs in sorted(main.items()):
         seeds = ', '.join(str(r['seed']) for r in rs)
         curve = mean_curve(rs)
         rise = rise_over_last_third(curve)
-        lines.append(
-            f'| {method} | {len(rs)} | {seeds} | '
-            f'{fmt_mean_std([r["miou"] for r in rs])} | '
-            + ', '.join(f'{s}: {m:.2f}' for s, m in curve.items()) +
-            f' | {"-" if rise is None else f"{rise:+.2f}"} | '
-            f'{rs[0]["config"]} |')
+        lines.append(f'| {method} | {len(rs)} | {seeds} | '
+                     f'{fmt_mean_std([r["miou"] for r in rs])} | ' +
+                     ', '.join(f'{s}: {m:.2f}' for s, m in curve.items()) +
+                     f' | {"-" if rise is None else f"{rise:+.2f}"} | '
+                     f'{rs[0]["config"]} |')
     classes: List[str] = []
     for rs in main.values():
         for r in rs:
             classes += [c for c in r['per_class'] if c not in classes]
     if classes:
         methods = sorted(main)
-        lines += ['', '#### Per-class val IoU, mean over seeds', '',
-                  '| class | ' + ' | '.join(methods) + ' |',
-                  '| --- |' + ' --- |' * len(methods)]
+        lines += [
+            '', '#### Per-class val IoU, mean over seeds', '',
+            '| class | ' + ' | '.join(methods) + ' |',
+            '| --- |' + ' --- |' * len(methods)
+        ]
         for c in classes:
             cells = []
             for m in methods:
-                vals = [r['per_class'][c] for r in main[m]
-                        if c in r['per_class']]
+                vals = [
+                    r['per_class'][c] for r in main[m] if c in r['per_class']
+                ]
                 cells.append(f'{statistics.mean(vals):.1f}' if vals else '-')
             lines.append(f'| {c} | ' + ' | '.join(cells) + ' |')
     return lines
@@ -203,9 +209,11 @@ SETTING_COLUMNS = [('head', 'head'), ('eta', 'eta'), ('mixing', 'mixing'),
 
 def settings_table(by_method: Dict[str, List[dict]]) -> List[str]:
     names = [title for _, title in SETTING_COLUMNS]
-    lines = ['', '#### Every method with its head settings and precision', '',
-             '| Method | ' + ' | '.join(names) + ' | seeds | val mIoU | '
-             'options |', '| --- |' + ' --- |' * (len(names) + 3)]
+    lines = [
+        '', '#### Every method with its head settings and precision', '',
+        '| Method | ' + ' | '.join(names) + ' | seeds | val mIoU | '
+        'options |', '| --- |' + ' --- |' * (len(names) + 3)
+    ]
 
     def key(item):
         s = settings_row(item[1][0])
@@ -215,10 +223,10 @@ def settings_table(by_method: Dict[str, List[dict]]) -> List[str]:
         s = settings_row(rs[0])
         opts = rs[0].get('cfg_options') or ''
         seeds = ', '.join(str(r['seed']) for r in rs)
-        lines.append(
-            f'| {method} | ' + ' | '.join(s[k] for k, _ in SETTING_COLUMNS)
-            + f' | {seeds} | {fmt_mean_std([r["miou"] for r in rs])} | '
-            f'{f"`{opts}`" if opts else "-"} |')
+        lines.append(f'| {method} | ' +
+                     ' | '.join(s[k] for k, _ in SETTING_COLUMNS) +
+                     f' | {seeds} | {fmt_mean_std([r["miou"] for r in rs])} | '
+                     f'{f"`{opts}`" if opts else "-"} |')
     return lines
 
 
@@ -236,12 +244,16 @@ def contrast_key(run: dict) -> Dict[str, str]:
         kind = 'unrolled EM'
     else:
         kind = f'HEMNet eta {s["eta"]}'
-    return {'kind': kind, 'T train / T eval': f'{s["t_train"]}/{s["t_eval"]}',
-            'beta': s['beta'], 'learned mu(0)': s['learned'],
-            # eta 1 takes the M-step whole: no mixing to compare
-            'mixing': s['mixing'] if kind.startswith('HEMNet') else None,
-            'precision': s['precision'] + ('' if s['em32'] == 'yes' else
-                                           ', EM too')}
+    return {
+        'kind': kind,
+        'T train / T eval': f'{s["t_train"]}/{s["t_eval"]}',
+        'beta': s['beta'],
+        'learned mu(0)': s['learned'],
+        # eta 1 takes the M-step whole: no mixing to compare
+        'mixing': s['mixing'] if kind.startswith('HEMNet') else None,
+        'precision':
+        s['precision'] + ('' if s['em32'] == 'yes' else ', EM too')
+    }
 
 
 def _contrast_order(field: str, value: str) -> tuple:
@@ -252,8 +264,8 @@ def _contrast_order(field: str, value: str) -> tuple:
     if field == 'T train / T eval':
         return tuple(int(v) for v in value.split('/'))
     if field == 'beta':
-        return (-float(value),)  # from the default 1 to a flatter E-step
-    return (value,)
+        return (-float(value), )  # from the default 1 to a flatter E-step
+    return (value, )
 
 
 def contrast_table(by_method: Dict[str, List[dict]]) -> List[str]:
@@ -261,8 +273,11 @@ def contrast_table(by_method: Dict[str, List[dict]]) -> List[str]:
     rows = []
     for a in sorted(by_method):
         for b in sorted(by_method):
-            diff = [f for f in CONTRAST_FIELDS if keys[a][f] != keys[b][f]
-                    and None not in (keys[a][f], keys[b][f])]
+            diff = [
+                f for f in CONTRAST_FIELDS
+                if keys[a][f] != keys[b][f] and None not in (keys[a][f],
+                                                             keys[b][f])
+            ]
             if len(diff) != 1:
                 continue
             field = diff[0]
@@ -282,16 +297,17 @@ def contrast_table(by_method: Dict[str, List[dict]]) -> List[str]:
                          f' | {statistics.mean(deltas):+.2f} |'))
     if not rows:
         return []
-    return ['', '#### One setting at a time: val mIoU of the second method '
-            'minus the first, paired by seed', '',
-            'Every pair of methods that differ in exactly one setting (the '
-            'kind of head counts as one: EMANet trains without gradient '
-            'through its EM, unrolled EM with it at eta 1, HEMNet at eta < '
-            '1). Read a difference against the seed std of the main '
-            'comparison.', '',
-            '| changed | from -> to | first | second | seeds | per seed | '
-            'mean |', '| --- | --- | --- | --- | --- | --- | --- |'] + [
-                row[-1] for row in sorted(rows)]
+    return [
+        '', '#### One setting at a time: val mIoU of the second method '
+        'minus the first, paired by seed', '',
+        'Every pair of methods that differ in exactly one setting (the '
+        'kind of head counts as one: EMANet trains without gradient '
+        'through its EM, unrolled EM with it at eta 1, HEMNet at eta < '
+        '1). Read a difference against the seed std of the main '
+        'comparison.', '',
+        '| changed | from -> to | first | second | seeds | per seed | '
+        'mean |', '| --- | --- | --- | --- | --- | --- | --- |'
+    ] + [row[-1] for row in sorted(rows)]
 
 
 def t_eval_table(runs: List[dict]) -> List[str]:
@@ -303,11 +319,13 @@ def t_eval_table(runs: List[dict]) -> List[str]:
         own = int(settings_row(r)['t_eval'])  # the run's own validation
         evals[r['name']] = {own: r['miou'], **r['evals']}
     t_evals = sorted({t for e in evals.values() for t in e})
-    lines = ['', '#### T eval: the final checkpoints evaluated with other '
-             'numbers of EM iterations (val mIoU)', '',
-             '| run | head | T train | ' +
-             ' | '.join(f'T eval {t}' for t in t_evals) + ' | 2T - T |',
-             '| --- | --- | --- |' + ' --- |' * (len(t_evals) + 1)]
+    lines = [
+        '', '#### T eval: the final checkpoints evaluated with other '
+        'numbers of EM iterations (val mIoU)', '',
+        '| run | head | T train | ' + ' | '.join(f'T eval {t}'
+                                                 for t in t_evals) +
+        ' | 2T - T |', '| --- | --- | --- |' + ' --- |' * (len(t_evals) + 1)
+    ]
     gains: Dict[str, List[float]] = {}
     for r in sorted(evaluated, key=lambda r: r['name']):
         e = evals[r['name']]
@@ -319,11 +337,13 @@ def t_eval_table(runs: List[dict]) -> List[str]:
             cells.append(f'{gain:+.2f}')
         else:
             cells.append('-')
-        lines.append(f'| {r["name"]} | {r["decode_head"]["type"]} | {t} | '
-                     + ' | '.join(cells) + ' |')
-    lines += ['', '2T - T, mean over runs: ' + ', '.join(
-        f'{m} {statistics.mean(g):+.2f} ({n_runs(len(g))})'
-        for m, g in sorted(gains.items()))]
+        lines.append(f'| {r["name"]} | {r["decode_head"]["type"]} | {t} | ' +
+                     ' | '.join(cells) + ' |')
+    lines += [
+        '', '2T - T, mean over runs: ' +
+        ', '.join(f'{m} {statistics.mean(g):+.2f} ({n_runs(len(g))})'
+                  for m, g in sorted(gains.items()))
+    ]
     return lines
 
 
@@ -333,17 +353,19 @@ def regime_table(runs: List[dict]) -> List[str]:
     measured = [r for r in runs if r['regime']]
     if not measured:
         return []
-    lines = ['', '#### The regime each head trained in (final checkpoint, '
-             'its own beta; t = 1 of T = 10)', '',
-             '| run | eta | mixing | median ‖mu_hat‖ | share kept | '
-             'angular fraction | ‖dL/dmu(0)‖ T10/T1 | ‖dL/dX‖ T10/T1 |',
-             '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    lines = [
+        '', '#### The regime each head trained in (final checkpoint, '
+        'its own beta; t = 1 of T = 10)', '',
+        '| run | eta | mixing | median ‖mu_hat‖ | share kept | '
+        'angular fraction | ‖dL/dmu(0)‖ T10/T1 | ‖dL/dX‖ T10/T1 |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for r in sorted(measured, key=lambda r: r['name']):
         head = r['decode_head']
         eta = head['step_size']
         mixing = head.get('highway_mixing') or 'unit'
-        row = next((x for x in r['regime']['rows'] if x['eta'] == eta and
-                    x['mixing'] == mixing), None)
+        row = next((x for x in r['regime']['rows']
+                    if x['eta'] == eta and x['mixing'] == mixing), None)
         if row is None:
             continue
         step = row['steps'][0]
@@ -357,9 +379,11 @@ def regime_table(runs: List[dict]) -> List[str]:
 
 
 def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
-    lines = ['', '#### Every run: val mIoU at each validation', '',
-             '| run | seed | mIoU by iteration | wall time | device | date |'
-             ' log |', '| --- | --- | --- | --- | --- | --- | --- |']
+    lines = [
+        '', '#### Every run: val mIoU at each validation', '',
+        '| run | seed | mIoU by iteration | wall time | device | date |'
+        ' log |', '| --- | --- | --- | --- | --- | --- | --- |'
+    ]
     for r in sorted(runs, key=lambda r: r['name']):
         curve = ', '.join(f'{step}: {m:.2f}' for step, m in r['curve'])
         log = osp.join(link_base, osp.basename(runs_dir), r['name'],
@@ -369,18 +393,20 @@ def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
             f'{r["wall_s"] / 60:.1f} min | {r["device"]} | {r["date"]} | '
             f'[log]({log}) |')
     hours = sum(r['wall_s'] for r in runs) / 3600
-    lines += ['', f'{n_runs(len(runs))}, {hours:.1f} CPU hours of wall '
-              'time in all (training, validation and, where made, the '
-              're-evaluation and regime measurements).']
+    lines += [
+        '', f'{n_runs(len(runs))}, {hours:.1f} CPU hours of wall '
+        'time in all (training, validation and, where made, the '
+        're-evaluation and regime measurements).'
+    ]
     return lines
 
 
 def tables(runs: List[dict], runs_dir: str, link_base: str) -> str:
     by_method = group(runs)
-    return '\n'.join(main_table(by_method) + settings_table(by_method) +
-                     contrast_table(by_method) + t_eval_table(runs) +
-                     regime_table(runs) +
-                     runs_table(runs, runs_dir, link_base))
+    return '\n'.join(
+        main_table(by_method) + settings_table(by_method) +
+        contrast_table(by_method) + t_eval_table(runs) + regime_table(runs) +
+        runs_table(runs, runs_dir, link_base))
 
 
 def update_page(path: str, marker: str, text: str) -> None:
@@ -398,14 +424,20 @@ def update_page(path: str, marker: str, text: str) -> None:
 def main(argv: Optional[list] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--runs', default='docs/results/camvid')
-    parser.add_argument('--update', metavar='PAGE',
-                        help='write the tables into PAGE between markers')
+    parser.add_argument(
+        '--update',
+        metavar='PAGE',
+        help='write the tables into PAGE between markers')
     parser.add_argument('--marker', default='camvid-results')
-    parser.add_argument('--link-base', default='results',
-                        help="the runs folder's parent, relative to PAGE")
+    parser.add_argument(
+        '--link-base',
+        default='results',
+        help="the runs folder's parent, relative to PAGE")
     args = parser.parse_args(argv)
-    runs = [r for r in (read_run(d) for d in sorted(
-        glob.glob(osp.join(args.runs, '*')))) if r]
+    runs = [
+        r for r in (read_run(d)
+                    for d in sorted(glob.glob(osp.join(args.runs, '*')))) if r
+    ]
     text = tables(runs, args.runs, args.link_base) if runs else \
         '_No completed runs yet._'
     if args.update:

@@ -37,7 +37,6 @@ tta_pipeline = [
             ], [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]
         ])
 ]
-train_dataloader = dict(
-    num_workers=2, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(num_workers=2, dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=2, dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -67,13 +67,15 @@ class RNGStateHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         meta = checkpoint.get('meta') or {}
         state = meta.get(KEY)
-        if isinstance(state, dict) and isinstance(state.get('torch'),
-                                                  torch.Tensor):
+        if isinstance(state, dict) and isinstance(
+                state.get('torch'), torch.Tensor):
             # restored only if training goes on from this very iteration
             # (a resume), not when weights are loaded to start anew
             self._pending = dict(state, iter=meta.get('iter'))
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         if self._pending is None:
             return

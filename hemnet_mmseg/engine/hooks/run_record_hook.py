@@ -38,13 +38,20 @@ def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
     if isinstance(unit, HEMModule):
         out.update(unit.em_settings(), em_float32=True)
     elif isinstance(unit, EMAModule):
-        out.update(num_stages=unit.num_stages, num_stages_eval=None,
-                   momentum=unit.momentum, step_size=1.0,
-                   inv_temperature=1.0, grad_mode='none',
-                   backprop_em=False, normalize_bases=True,
-                   highway_mixing=None, learn_bases=False,
-                   implicit_iters=None, implicit_tol=None,
-                   em_float32=isinstance(unit, Float32EMAModule))
+        out.update(
+            num_stages=unit.num_stages,
+            num_stages_eval=None,
+            momentum=unit.momentum,
+            step_size=1.0,
+            inv_temperature=1.0,
+            grad_mode='none',
+            backprop_em=False,
+            normalize_bases=True,
+            highway_mixing=None,
+            learn_bases=False,
+            implicit_iters=None,
+            implicit_tol=None,
+            em_float32=isinstance(unit, Float32EMAModule))
     return out
 
 
@@ -81,9 +88,8 @@ class RunRecordHook(Hook):
             decode_head=head,
             precision=describe_precision(runner.optim_wrapper),
             em_float32=em_float32,
-            device=(torch.cuda.get_device_name() if
-                    torch.cuda.is_available() else
-                    f'CPU {platform.machine()}, '
+            device=(torch.cuda.get_device_name() if torch.cuda.is_available()
+                    else f'CPU {platform.machine()}, '
                     f'{torch.get_num_threads()} threads'),
             torch=torch.__version__,
             train_wall_s=round(time.time() - self._start, 1),

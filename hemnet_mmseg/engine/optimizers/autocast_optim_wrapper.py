@@ -90,8 +90,11 @@ class AutocastOptimWrapper(OptimWrapper):
             raise ValueError(f'AutocastOptimWrapper(dtype={dtype!r}): '
                              f'{reason}')
         if reason:
-            print_log(f'{dtype} autocast unavailable ({reason}); training '
-                      'in float32', logger='current', level=logging.WARNING)
+            print_log(
+                f'{dtype} autocast unavailable ({reason}); training '
+                'in float32',
+                logger='current',
+                level=logging.WARNING)
         self.dtype_name = 'float32' if reason else dtype
         self.cast_dtype = None if reason else DTYPES[dtype]
 
@@ -101,6 +104,6 @@ class AutocastOptimWrapper(OptimWrapper):
             if self.cast_dtype is None:
                 yield
             else:
-                with autocast(device_type=self.device_type,
-                              dtype=self.cast_dtype):
+                with autocast(
+                        device_type=self.device_type, dtype=self.cast_dtype):
                     yield

@@ -37,8 +37,11 @@ class PointwiseNet(BaseModule):
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
         self.layers = nn.Sequential(*[
-            ConvModule(in_channels if i == 0 else channels, channels, 1,
-                       norm_cfg=norm_cfg) for i in range(num_layers)
+            ConvModule(
+                in_channels if i == 0 else channels,
+                channels,
+                1,
+                norm_cfg=norm_cfg) for i in range(num_layers)
         ])
 
     def forward(self, x: Tensor) -> List[Tensor]:

@@ -6,6 +6,6 @@ from .highway_em import (MIXINGS, EMResult, e_step, highway_step,
 
 __all__ = [
     'Float32EMAModule', 'GRAD_MODES', 'HEMModule', 'MIXINGS', 'EMResult',
-    'e_step', 'em_step', 'em_with_grad_mode', 'highway_step',
-    'log_likelihood', 'm_step', 'reconstruct', 'unrolled_em'
+    'e_step', 'em_step', 'em_with_grad_mode', 'highway_step', 'log_likelihood',
+    'm_step', 'reconstruct', 'unrolled_em'
 ]

@@ -45,8 +45,11 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_int(name: str, value: Any, low: int = 1,
-              high: Optional[int] = None, optional: bool = False) -> Any:
+def check_int(name: str,
+              value: Any,
+              low: int = 1,
+              high: Optional[int] = None,
+              optional: bool = False) -> Any:
     """An int in [low, high] (or None where ``optional``)."""
     if optional and value is None:
         return None
@@ -57,7 +60,10 @@ def check_int(name: str, value: Any, low: int = 1,
     return value
 
 
-def check_real(name: str, value: Any, low: float, high: float,
+def check_real(name: str,
+               value: Any,
+               low: float,
+               high: float,
                low_open: bool = False) -> float:
     """A finite number in [low, high] ((low, high] where ``low_open``)."""
     ok = _is_real(value) and math.isfinite(value) and value <= high and (
@@ -137,11 +143,11 @@ class HEMModule(EMAModule):
     """
 
     #: the settings a head passes through and a run records
-    SETTINGS: Tuple[str, ...] = ('num_stages', 'num_stages_eval', 'momentum',
-                                 'step_size', 'inv_temperature', 'grad_mode',
-                                 'backprop_em', 'normalize_bases',
-                                 'highway_mixing', 'learn_bases',
-                                 'implicit_iters', 'implicit_tol')
+    SETTINGS: Tuple[str,
+                    ...] = ('num_stages', 'num_stages_eval', 'momentum',
+                            'step_size', 'inv_temperature', 'grad_mode',
+                            'backprop_em', 'normalize_bases', 'highway_mixing',
+                            'learn_bases', 'implicit_iters', 'implicit_tol')
 
     def __init__(self,
                  channels: int,
@@ -164,8 +170,12 @@ class HEMModule(EMAModule):
         momentum = check_real('momentum', momentum, 0, 1)
         step_size = check_real('step_size', step_size, 0, 1, low_open=True)
         check_int('num_stages_eval', num_stages_eval, optional=True)
-        inv_temperature = check_real('inv_temperature', inv_temperature, 0,
-                                     MAX_INV_TEMPERATURE, low_open=True)
+        inv_temperature = check_real(
+            'inv_temperature',
+            inv_temperature,
+            0,
+            MAX_INV_TEMPERATURE,
+            low_open=True)
         grad_mode = resolve_grad_mode(grad_mode, backprop_em)
         check_bool('normalize_bases', normalize_bases)
         check_choice('highway_mixing', highway_mixing, MIXINGS)
@@ -257,8 +267,7 @@ class HEMModule(EMAModule):
     def em_forward(self,
                    feats: Tensor,
                    bases: Optional[Tensor] = None,
-                   return_history: bool = False
-                   ) -> Tuple[Tensor, EMResult]:
+                   return_history: bool = False) -> Tuple[Tensor, EMResult]:
         """The unit without the momentum update.
 
         Args:
@@ -277,8 +286,7 @@ class HEMModule(EMAModule):
         with torch.autocast(device_type=feats.device.type, enabled=False):
             # (B, C, K) @ (B, K, N) -> (B, C, N)
             recon = reconstruct(result.bases, result.resp)
-        recon = recon.to(feats.dtype).view(batch_size, channels, height,
-                                           width)
+        recon = recon.to(feats.dtype).view(batch_size, channels, height, width)
         return recon, result
 
     def forward(self, feats: Tensor) -> Tensor:

@@ -200,8 +200,8 @@ def unrolled_em(feats: Tensor,
     resp_hist = [] if return_history else None
     resp = None
     for _ in range(num_stages):
-        resp = e_step(feats, bases, inv_temperature,
-                      gaussian_bias=not normalize_bases)
+        resp = e_step(
+            feats, bases, inv_temperature, gaussian_bias=not normalize_bases)
         bases = highway_step(bases, m_step(feats, resp), step_size,
                              normalize_bases, mixing)
         if return_history:

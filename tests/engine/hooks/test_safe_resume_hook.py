@@ -25,8 +25,8 @@ def test_literal_gpu_ids(text, expected):
 
 def test_hook_replaces_config_with_gpu_ids_literal_only(tmp_path):
     marker = tmp_path / 'pwned'
-    meta = dict(config='gpu_ids = [0]\n' + PAYLOAD.format(marker=marker),
-                iter=4)
+    meta = dict(
+        config='gpu_ids = [0]\n' + PAYLOAD.format(marker=marker), iter=4)
     SafeResumeHook().after_load_checkpoint(None, dict(meta=meta))
     assert meta == dict(config='gpu_ids = [0]\n', iter=4)
     meta = dict(config=PAYLOAD.format(marker=marker))
@@ -48,23 +48,28 @@ def test_train_resume_from_crafted_checkpoint_runs_nothing(
         toy_trained, cli, toy_config, tiny_toy_root, toy_opts, tmp_path):
     marker = tmp_path / 'PWNED'
     crafted = _crafted(toy_trained[0], tmp_path, marker)
-    cli(['tools/train.py', toy_config, '--work-dir', str(tmp_path / 'w1'),
-         '--resume', str(crafted), '--cfg-options'] + toy_opts(tiny_toy_root))
+    cli([
+        'tools/train.py', toy_config, '--work-dir',
+        str(tmp_path / 'w1'), '--resume',
+        str(crafted), '--cfg-options'
+    ] + toy_opts(tiny_toy_root))
     assert not marker.exists()
     # auto-resume through a planted last_checkpoint takes the same path
     work = tmp_path / 'w2'
     work.mkdir()
     shutil.copy(crafted, work / 'iter_4.pth')
     (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
-    proc = cli(['tools/train.py', toy_config, '--work-dir', str(work),
-                '--resume', '--cfg-options'] + toy_opts(tiny_toy_root))
+    proc = cli([
+        'tools/train.py', toy_config, '--work-dir',
+        str(work), '--resume', '--cfg-options'
+    ] + toy_opts(tiny_toy_root))
     assert not marker.exists()
     assert 'resumed epoch' in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
-def test_plain_runner_from_plugin_config_is_protected(
-        toy_trained, toy_config, tiny_toy_root, tmp_path):
+def test_plain_runner_from_plugin_config_is_protected(toy_trained, toy_config,
+                                                      tiny_toy_root, tmp_path):
     """What mmseg's own tools/train.py does: Runner.from_cfg on a config of
     the plugin, which lists the hook in its base runtime."""
     from mmengine.config import Config
@@ -85,8 +90,8 @@ def test_plain_runner_from_plugin_config_is_protected(
 
 
 @pytest.mark.slow
-def test_derived_config_without_the_hook_is_protected(
-        toy_trained, toy_config, tiny_toy_root, tmp_path):
+def test_derived_config_without_the_hook_is_protected(toy_trained, toy_config,
+                                                      tiny_toy_root, tmp_path):
     """Issue 23, item 1: a downstream config that sets its own custom_hooks
     (MMEngine replaces lists) loses SafeResumeHook; the plugin's local
     checkpoint loader strips the stored config all the same."""

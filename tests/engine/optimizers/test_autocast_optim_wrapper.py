@@ -15,24 +15,28 @@ from hemnet_mmseg.engine import (AutocastOptimWrapper, cpu_has_native_bf16,
                                  unsupported_reason)
 from hemnet_mmseg.utils import replace_syncbn
 
-native_bf16 = pytest.mark.skipif(not cpu_has_native_bf16(),
-                                 reason='this CPU has no native bf16')
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason='needs a GPU')
+native_bf16 = pytest.mark.skipif(
+    not cpu_has_native_bf16(), reason='this CPU has no native bf16')
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='needs a GPU')
 
 
-@pytest.mark.parametrize('avx512_bf16,amx,expected', [
-    (True, False, True), (False, True, True), (True, True, True),
-    (False, False, False)])
-def test_capability_check_is_avx512_bf16_or_amx(monkeypatch, avx512_bf16,
-                                                amx, expected):
+@pytest.mark.parametrize('avx512_bf16,amx,expected', [(True, False, True),
+                                                      (False, True, True),
+                                                      (True, True, True),
+                                                      (False, False, False)])
+def test_capability_check_is_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx,
+                                                expected):
     """Pinned: the check reads torch's private AVX512-BF16 and AMX flags,
     and not mkldnn's, which also says yes on plain AVX-512."""
     monkeypatch.setattr(torch.cpu, '_is_avx512_bf16_supported',
                         lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, '_is_amx_tile_supported', lambda: amx)
-    monkeypatch.setattr(torch.ops.mkldnn, '_is_mkldnn_bf16_supported',
-                        lambda: True, raising=False)
+    monkeypatch.setattr(
+        torch.ops.mkldnn,
+        '_is_mkldnn_bf16_supported',
+        lambda: True,
+        raising=False)
     assert cpu_has_native_bf16() is expected
 
 
@@ -54,8 +58,8 @@ def test_refuses_or_falls_back_without_native_bf16(monkeypatch):
     model = torch.nn.Linear(4, 2)
     with pytest.raises(ValueError, match='no native bfloat16'):
         AutocastOptimWrapper(optimizer=_sgd(model))
-    wrapper = AutocastOptimWrapper(optimizer=_sgd(model),
-                                   fallback_float32=True)
+    wrapper = AutocastOptimWrapper(
+        optimizer=_sgd(model), fallback_float32=True)
     assert wrapper.cast_dtype is None and wrapper.dtype_name == 'float32'
     with wrapper.optim_context(model):
         assert model(torch.randn(3, 4)).dtype == torch.float32

@@ -7,9 +7,17 @@ from mmseg.registry import MODELS
 import hemnet_mmseg  # noqa: F401  (registers the head)
 from hemnet_mmseg.models import Float32EMAHead
 
-CFG = dict(in_channels=32, in_index=0, channels=16, ema_channels=24,
-           num_bases=8, num_stages=3, num_classes=5, dropout_ratio=0.0,
-           norm_cfg=dict(type='BN', requires_grad=True), align_corners=False)
+CFG = dict(
+    in_channels=32,
+    in_index=0,
+    channels=16,
+    ema_channels=24,
+    num_bases=8,
+    num_stages=3,
+    num_classes=5,
+    dropout_ratio=0.0,
+    norm_cfg=dict(type='BN', requires_grad=True),
+    align_corners=False)
 
 
 def _inputs(seed=0):
@@ -80,5 +88,6 @@ def test_cuda_autocast_keeps_float32_em(dtype):
     out.float().mean().backward()
     assert head.ema_module.bases.dtype == torch.float32
     assert torch.isfinite(head.ema_module.bases).all()
-    assert all(torch.isfinite(p.grad).all() for p in head.parameters()
-               if p.grad is not None)
+    assert all(
+        torch.isfinite(p.grad).all() for p in head.parameters()
+        if p.grad is not None)

@@ -128,9 +128,9 @@ def test_same_seed_same_segmentor_init_as_emanet_twin(repo):
     init_default_scope('mmseg')
     models = []
     for algo in ('emanet', 'hemnet'):
-        cfg = Config.fromfile(osp.join(
-            repo, 'configs', algo,
-            f'{algo}_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
+        cfg = Config.fromfile(
+            osp.join(repo, 'configs', algo,
+                     f'{algo}_r18-d8_1xb8-1k_toy-shapes-64x64.py'))
         torch.manual_seed(5)
         models.append(MODELS.build(replace_syncbn(cfg.model.to_dict())))
     ema, hem = (m.state_dict() for m in models)
@@ -181,8 +181,8 @@ def test_momentum_update_is_emahead_formula_and_detached():
 @pytest.mark.parametrize('step_size', [1.0, 0.5])
 def test_num_stages_eval_used_only_in_eval(step_size):
     torch.manual_seed(0)
-    a = HEMHead(**head_cfg(num_stages=2, num_stages_eval=6,
-                           step_size=step_size))
+    a = HEMHead(
+        **head_cfg(num_stages=2, num_stages_eval=6, step_size=step_size))
     b = HEMHead(**head_cfg(num_stages=6, step_size=step_size))
     b.load_state_dict(a.state_dict())
     a.eval()
@@ -203,8 +203,10 @@ def test_em_runs_in_float32_under_autocast(monkeypatch):
 
     def spy(feats, bases, *args, **kwargs):
         res = real(feats, bases, *args, **kwargs)
-        seen.update(feats=feats.dtype, bases=bases.dtype,
-                    out=(res.bases.dtype, res.resp.dtype))
+        seen.update(
+            feats=feats.dtype,
+            bases=bases.dtype,
+            out=(res.bases.dtype, res.resp.dtype))
         return res
 
     monkeypatch.setattr(hem_module, 'em_with_grad_mode', spy)
@@ -218,35 +220,39 @@ def test_em_runs_in_float32_under_autocast(monkeypatch):
         with torch.autocast('cpu', dtype=torch.bfloat16):
             out = head(inputs())
     assert unit_input['dtype'] == torch.bfloat16
-    assert seen == dict(feats=torch.float32, bases=torch.float32,
-                        out=(torch.float32, torch.float32))
+    assert seen == dict(
+        feats=torch.float32,
+        bases=torch.float32,
+        out=(torch.float32, torch.float32))
     assert torch.isfinite(out.float()).all()
     torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.1)
 
 
-@pytest.mark.parametrize('kwargs,name', [
-    (dict(step_size=0.0), 'step_size'),
-    (dict(step_size=1.5), 'step_size'),
-    (dict(step_size=-0.1), 'step_size'),
-    (dict(num_stages=0), 'num_stages'),
-    (dict(num_stages_eval=0), 'num_stages_eval'),
-    (dict(num_bases=0), 'num_bases'),
-    (dict(inv_temperature=0.0), 'inv_temperature'),
-    (dict(inv_temperature=-1.0), 'inv_temperature'),
-    (dict(inv_temperature=float('inf')), 'inv_temperature'),
-    # issue 23, item 10: finite but beyond what float32 logits can carry
-    (dict(inv_temperature=1e39), 'inv_temperature'),
-    (dict(momentum=1.5), 'momentum'),
-    (dict(grad_mode='implicit', implicit_iters=0), 'implicit_iters'),
-    (dict(grad_mode='implicit', implicit_tol=-1e-3), 'implicit_tol'),
-])
+@pytest.mark.parametrize(
+    'kwargs,name',
+    [
+        (dict(step_size=0.0), 'step_size'),
+        (dict(step_size=1.5), 'step_size'),
+        (dict(step_size=-0.1), 'step_size'),
+        (dict(num_stages=0), 'num_stages'),
+        (dict(num_stages_eval=0), 'num_stages_eval'),
+        (dict(num_bases=0), 'num_bases'),
+        (dict(inv_temperature=0.0), 'inv_temperature'),
+        (dict(inv_temperature=-1.0), 'inv_temperature'),
+        (dict(inv_temperature=float('inf')), 'inv_temperature'),
+        # issue 23, item 10: finite but beyond what float32 logits can carry
+        (dict(inv_temperature=1e39), 'inv_temperature'),
+        (dict(momentum=1.5), 'momentum'),
+        (dict(grad_mode='implicit', implicit_iters=0), 'implicit_iters'),
+        (dict(grad_mode='implicit', implicit_tol=-1e-3), 'implicit_tol'),
+    ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name) as err:
         HEMHead(**head_cfg(**kwargs))
     # the message states the allowed range
-    assert any(s in str(err.value)
-               for s in ('(0, 1]', '>= 1', '(0, 1e+06]', '[0, 1]',
-                         '[1, 1000]'))
+    assert any(
+        s in str(err.value)
+        for s in ('(0, 1]', '>= 1', '(0, 1e+06]', '[0, 1]', '[1, 1000]'))
 
 
 @pytest.mark.cuda
@@ -258,8 +264,9 @@ def test_cuda_forward_backward_amp(dtype):
     with torch.autocast('cuda', dtype=dtype):
         out = head(x)
     out.float().mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in head.parameters()
-               if p.grad is not None)
+    assert all(
+        torch.isfinite(p.grad).all() for p in head.parameters()
+        if p.grad is not None)
 
 
 def test_deepcopy_and_state_dict_roundtrip(tmp_path):
@@ -278,8 +285,8 @@ def test_deepcopy_and_state_dict_roundtrip(tmp_path):
     torch.manual_seed(1)  # different init, then load the saved state
     fresh = HEMHead(**head_cfg(step_size=0.3, highway_mixing='raw'))
     assert not torch.equal(fresh.ema_module.bases, head.ema_module.bases)
-    fresh.load_state_dict(torch.load(str(path), weights_only=True),
-                          strict=True)
+    fresh.load_state_dict(
+        torch.load(str(path), weights_only=True), strict=True)
     head.eval()
     fresh.eval()
     with torch.no_grad():
@@ -295,10 +302,18 @@ def test_settings_live_on_the_unit_as_plain_attributes():
     module.num_stages = 5  # what analysis code does
     assert module.current_num_stages == 5
     assert module.em_settings() == dict(
-        num_stages=5, num_stages_eval=None, momentum=0.1, step_size=0.8,
-        inv_temperature=1.0, grad_mode='unrolled', backprop_em=True,
-        normalize_bases=True, highway_mixing='raw', learn_bases=False,
-        implicit_iters=10, implicit_tol=1e-4)
+        num_stages=5,
+        num_stages_eval=None,
+        momentum=0.1,
+        step_size=0.8,
+        inv_temperature=1.0,
+        grad_mode='unrolled',
+        backprop_em=True,
+        normalize_bases=True,
+        highway_mixing='raw',
+        learn_bases=False,
+        implicit_iters=10,
+        implicit_tol=1e-4)
 
 
 @pytest.mark.parametrize('kwargs,mode', [
@@ -357,8 +372,11 @@ def test_learned_bases_get_gradient_and_no_momentum_update():
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(backprop_em=False), dict(grad_mode='none'),
-    dict(grad_mode='one_step'), dict(grad_mode='implicit')])
+    dict(backprop_em=False),
+    dict(grad_mode='none'),
+    dict(grad_mode='one_step'),
+    dict(grad_mode='implicit')
+])
 def test_learned_bases_need_the_gradient_through_the_loop(kwargs):
     with pytest.raises(ValueError, match='learn_bases'):
         HEMHead(**head_cfg(learn_bases=True, **kwargs))
@@ -371,13 +389,11 @@ def test_learned_bases_checkpoints_load_both_ways():
     ema = EMAHead(**head_cfg())
     learned = HEMHead(**head_cfg(learn_bases=True))
     learned.load_state_dict(ema.state_dict(), strict=True)
-    assert torch.equal(learned.ema_module.bases.detach(),
-                       ema.ema_module.bases)
+    assert torch.equal(learned.ema_module.bases.detach(), ema.ema_module.bases)
     with torch.no_grad():
         learned.ema_module.bases.mul_(0.5)
     ema.load_state_dict(learned.state_dict(), strict=True)
-    assert torch.equal(ema.ema_module.bases,
-                       learned.ema_module.bases.detach())
+    assert torch.equal(ema.ema_module.bases, learned.ema_module.bases.detach())
     plain = HEMHead(**head_cfg())
     assert 'bases' in dict(plain.ema_module.named_buffers())
     assert 'bases' not in dict(plain.ema_module.named_parameters())
@@ -433,8 +449,8 @@ def test_cuda_fp16_amp_skips_the_step_of_a_non_finite_batch_learned_bases():
     assert torch.equal(head.ema_module.bases.detach(), before)
 
 
-@pytest.mark.parametrize('grad_mode', ['none', 'unrolled', 'one_step',
-                                       'implicit'])
+@pytest.mark.parametrize('grad_mode',
+                         ['none', 'unrolled', 'one_step', 'implicit'])
 @pytest.mark.parametrize('step_size', [1.0, 0.5])
 def test_every_grad_mode_trains_every_parameter(grad_mode, step_size):
     """Same forward in each mode; each trainable parameter gets a finite

@@ -20,15 +20,24 @@ def test_onnx_opset11_export_matches_pytorch(tmp_path):
     onnx = pytest.importorskip('onnx')
     torch.manual_seed(0)
     head = HEMHead(
-        in_channels=32, channels=16, ema_channels=24, num_bases=8,
-        num_stages=3, num_classes=5, norm_cfg=dict(type='BN'),
+        in_channels=32,
+        channels=16,
+        ema_channels=24,
+        num_bases=8,
+        num_stages=3,
+        num_classes=5,
+        norm_cfg=dict(type='BN'),
         dropout_ratio=0.0).eval()
     model = _Wrap(head).eval()
     x = torch.randn(2, 32, 9, 11)
     path = tmp_path / 'hem_head.onnx'
-    torch.onnx.export(model, (x, ), str(path), opset_version=11,
-                      dynamo=False, input_names=['feats'],
-                      output_names=['logits'])
+    torch.onnx.export(
+        model, (x, ),
+        str(path),
+        opset_version=11,
+        dynamo=False,
+        input_names=['feats'],
+        output_names=['logits'])
     graph = onnx.load(str(path)).graph
     ops = {node.op_type for node in graph.node}
     assert 'Einsum' not in ops and 'MatMul' in ops
@@ -37,5 +46,5 @@ def test_onnx_opset11_export_matches_pytorch(tmp_path):
     (onnx_out, ) = sess.run(None, {'feats': x.numpy()})
     with torch.no_grad():
         torch_out = model(x)
-    torch.testing.assert_close(torch.from_numpy(onnx_out), torch_out,
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.from_numpy(onnx_out), torch_out, atol=1e-4, rtol=1e-4)

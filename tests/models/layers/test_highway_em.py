@@ -44,8 +44,9 @@ def test_m_step_is_weighted_mean():
 def test_step_size_one_is_plain_em_normalised_once(mixing):
     feats, bases = _inputs(2, scale=100.0)
     mu_hat = m_step(feats, e_step(feats, bases))
-    assert torch.equal(highway_step(bases, mu_hat, 1.0, True, mixing),
-                       F.normalize(mu_hat, dim=1))
+    assert torch.equal(
+        highway_step(bases, mu_hat, 1.0, True, mixing),
+        F.normalize(mu_hat, dim=1))
     half = highway_step(bases, mu_hat, 0.5, normalize=False, mixing=mixing)
     torch.testing.assert_close(half, 0.5 * bases + 0.5 * mu_hat)
 
@@ -56,10 +57,12 @@ def test_mixing_formulas_below_eta_one(eta):
     mu_hat = m_step(feats, e_step(feats, bases))
     unit = highway_step(bases, mu_hat, eta, True, 'unit')
     raw = highway_step(bases, mu_hat, eta, True, 'raw')
-    torch.testing.assert_close(unit, F.normalize(
-        (1 - eta) * bases + eta * F.normalize(mu_hat, dim=1), dim=1))
-    torch.testing.assert_close(raw, F.normalize(
-        (1 - eta) * bases + eta * mu_hat, dim=1))
+    torch.testing.assert_close(
+        unit,
+        F.normalize(
+            (1 - eta) * bases + eta * F.normalize(mu_hat, dim=1), dim=1))
+    torch.testing.assert_close(
+        raw, F.normalize((1 - eta) * bases + eta * mu_hat, dim=1))
     assert not torch.allclose(unit, raw)
 
 
@@ -68,8 +71,13 @@ def test_unit_mixing_is_scale_invariant_raw_is_not():
     the raw one keeps (1 - eta) / ((1 - eta) + eta ||mu_hat||)."""
     feats, bases = _inputs(8)
     mu_hat = m_step(feats, e_step(feats, bases))
-    steps = {m: [highway_step(bases, s * mu_hat, 0.5, True, m)
-                 for s in (1e-2, 1.0, 1e2)] for m in ('unit', 'raw')}
+    steps = {
+        m: [
+            highway_step(bases, s * mu_hat, 0.5, True, m)
+            for s in (1e-2, 1.0, 1e2)
+        ]
+        for m in ('unit', 'raw')
+    }
     for a in steps['unit'][1:]:
         torch.testing.assert_close(a, steps['unit'][0])
     assert not torch.allclose(steps['raw'][0], steps['raw'][2], atol=1e-3)
@@ -104,8 +112,9 @@ def test_gaussian_bias_gives_gaussian_posterior():
 @pytest.mark.parametrize('step_size', [1.0, 0.8, 0.5, 0.2, 0.05])
 @pytest.mark.parametrize('inv_temperature', [0.1, 1.0, 5.0])
 @pytest.mark.parametrize('scale', [1e-2, 1.0, 1e2])
-def test_gem_property_log_likelihood_never_decreases(
-        normalize_bases, mixing, step_size, inv_temperature, scale):
+def test_gem_property_log_likelihood_never_decreases(normalize_bases, mixing,
+                                                     step_size,
+                                                     inv_temperature, scale):
     """GEM: the objective of docs/method.md never decreases, 50 inputs each,
     for both mixings and feature scales 1e-2..1e2, in float64.
 
@@ -117,8 +126,15 @@ def test_gem_property_log_likelihood_never_decreases(
         if not normalize_bases:
             # free means: start off the sphere, at another scale
             bases = bases * (0.5 + seed % 3) * scale
-        res = unrolled_em(feats, bases, 8, step_size, inv_temperature,
-                          normalize_bases, mixing, return_history=True)
+        res = unrolled_em(
+            feats,
+            bases,
+            8,
+            step_size,
+            inv_temperature,
+            normalize_bases,
+            mixing,
+            return_history=True)
         ll = torch.stack([
             log_likelihood(feats, mu, inv_temperature, normalize_bases)
             for mu in res.bases_history
@@ -161,8 +177,12 @@ def test_highway_keeps_gradient_to_initial_bases_alive():
     norms = {}
     for eta in (1.0, 0.5):
         mu0 = F.normalize(
-            torch.randn(1, 64, 16, generator=torch.Generator().manual_seed(1),
-                        dtype=torch.float64),
+            torch.randn(
+                1,
+                64,
+                16,
+                generator=torch.Generator().manual_seed(1),
+                dtype=torch.float64),
             dim=1).requires_grad_(True)
         res = unrolled_em(feats, mu0, 10, eta, inv_temperature=0.1)
         loss = (reconstruct(res.bases, res.resp) - target).square().mean()
