@@ -13,7 +13,7 @@ the EM inside.
 Shapes: B batch, C_in backbone channels, H x W feature map.
 """
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -130,50 +130,17 @@ def load_trained(config: str,
     return HeadAndBatch(head, inputs, loss, images, meta)
 
 
-def add_source_arguments(parser) -> None:
-    """The arguments that choose a head to analyse: ``CONFIG CHECKPOINT``
-    (a trained head on ``--num-images`` val images) or neither (a random
-    head on ``--size`` random features), plus ``--etas``, ``--seed`` and
-    ``--cfg-options``."""
-    from mmengine.config import DictAction
-    parser.add_argument('config', nargs='?', help='config (with CHECKPOINT)')
-    parser.add_argument('checkpoint', nargs='?', help='trained checkpoint')
-    parser.add_argument(
-        '--etas', type=float, nargs='+', default=[1.0, 0.8, 0.5, 0.2])
-    parser.add_argument('--num-images', type=int, default=2)
-    parser.add_argument(
-        '--size',
-        type=int,
-        nargs=2,
-        default=[16, 16],
-        metavar=('H', 'W'),
-        help='random features: H W')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
-
-
-def check_source_arguments(parser, args) -> None:
-    """``parser.error`` for a lone CONFIG or CHECKPOINT or an eta outside
-    (0, 1]."""
-    if (args.config is None) != (args.checkpoint is None):
-        parser.error('give both CONFIG and CHECKPOINT, or neither')
-    for eta in args.etas:
-        if not 0 < eta <= 1:
-            parser.error(f'--etas: each eta must be in (0, 1], got {eta}')
-
-
-def load_source(args) -> HeadAndBatch:
-    """The head and batch the arguments of :func:`add_source_arguments`
-    choose (seeded with ``--seed``)."""
-    torch.manual_seed(args.seed)
-    if args.config:
+def load_head(config: Optional[str] = None,
+              checkpoint: Optional[str] = None,
+              num_images: int = 2,
+              size: Tuple[int, int] = (16, 16),
+              seed: int = 0,
+              cfg_options: Optional[dict] = None) -> HeadAndBatch:
+    """A trained head on ``num_images`` val images (``config`` and
+    ``checkpoint``), or the random head on random features of ``size``
+    (neither); torch seeded with ``seed`` first."""
+    torch.manual_seed(seed)
+    if config:
         return load_trained(
-            args.config,
-            args.checkpoint,
-            args.num_images,
-            cfg_options=args.cfg_options)
-    return random_head(height=args.size[0], width=args.size[1], seed=args.seed)
+            config, checkpoint, num_images, cfg_options=cfg_options)
+    return random_head(height=size[0], width=size[1], seed=seed)

@@ -19,9 +19,8 @@ from mmengine.config import Config, DictAction
 
 import hemnet_mmseg  # noqa: F401  (before any config is parsed)
 from hemnet_mmseg.datasets import BadSampleError
-from hemnet_mmseg.utils import (  # noqa: F401  (re-exported for the tools)
-    UserError, check_checkpoint_file, load_config, refuse_unsafe_load_variable,
-    replace_syncbn)
+from hemnet_mmseg.utils import (UserError, refuse_unsafe_load_variable,
+                                replace_syncbn)
 
 # mmengine 0.10.7 imports pkg_resources, which setuptools<82 (pinned for it)
 # deprecates loudly on every start; known and harmless for the tools. Set

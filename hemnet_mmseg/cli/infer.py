@@ -16,8 +16,9 @@ import cv2
 import mmcv
 import torch
 
-from hemnet_mmseg.utils import check_state_dict_keys
-from .common import UserError, check_checkpoint_file, load_config, run_main
+from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
+                                check_state_dict_keys, load_config)
+from .common import run_main
 
 #: default --max-pixels: 4096 x 4096 after the test-time resize
 MAX_PIXELS = 4096 * 4096

@@ -5,9 +5,9 @@ import json
 import os.path as osp
 from typing import Optional
 
-from .common import (UserError, add_cfg_options, add_launcher_args,
-                     add_plugin_hooks, build_runner, check_checkpoint_file,
-                     check_data_roots, load_config, parse_with_local_rank,
+from hemnet_mmseg.utils import UserError, check_checkpoint_file, load_config
+from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
+                     build_runner, check_data_roots, parse_with_local_rank,
                      run_main, set_work_dir, setup_launcher)
 
 

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from hemnet_mmseg.analysis import find_hem_module, trace_em
-from hemnet_mmseg.cli.common import UserError, check_checkpoint_file, run_main
+from hemnet_mmseg.cli.common import run_main
+from hemnet_mmseg.utils import UserError, check_checkpoint_file
 
 
 def responsibilities(config: str,

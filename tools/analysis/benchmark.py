@@ -14,7 +14,7 @@ autocast; (2) the EM unit's forward alone (``HEMModule`` vs mmseg's
 ``EMAModule``); (3) the whole R50-D8 segmentor of the paired Cityscapes
 configs, training step and inference; (4) growth with T = 1..10 and with the
 number of pixels (linear fit slopes). Timing and memory methods:
-:mod:`hemnet_mmseg.analysis.benchmark`.
+:mod:`hemnet_mmseg.analysis.timing`.
 
 Usage::
 
@@ -33,9 +33,8 @@ from typing import Dict, List, Optional
 import torch
 from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
 
-from hemnet_mmseg.analysis.benchmark import (inference, interleaved,
-                                             linear_fit, ratio, train_memory,
-                                             train_step)
+from hemnet_mmseg.analysis.timing import (inference, interleaved, linear_fit,
+                                          ratio, train_memory, train_step)
 from hemnet_mmseg.models import HEMHead, HEMModule
 from hemnet_mmseg.utils import replace_syncbn
 

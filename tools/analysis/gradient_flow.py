@@ -28,8 +28,10 @@ from typing import Dict, List, Optional
 import torch
 
 from hemnet_mmseg.analysis.gradients import em_gradients
-from hemnet_mmseg.analysis.sources import (HeadAndBatch, add_source_arguments,
-                                           check_source_arguments, load_source)
+from hemnet_mmseg.analysis.sources import HeadAndBatch
+from hemnet_mmseg.cli.analysis_args import (add_source_arguments,
+                                            check_source_arguments,
+                                            load_source)
 
 
 def run(src: HeadAndBatch, etas: List[float], max_stages: int,

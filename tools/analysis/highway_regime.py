@@ -6,7 +6,7 @@ images of its validation set), for both mixings and each eta, at the head's
 own inverse temperature: per unrolled iteration the median ``||mu_hat||``,
 the share of the old bases kept, the angular fraction of the way to the
 M-step's maximiser, and ``||dL/dmu(0)||``, ``||dL/dX||`` at T = max over
-T = 1 (see :mod:`hemnet_mmseg.analysis.highway_regime`). A row whose mixing
+T = 1 (see :mod:`hemnet_mmseg.analysis.regime`). A row whose mixing
 or eta is not the one the head was trained with is a counterfactual, and
 says so.
 
@@ -24,9 +24,10 @@ from typing import Optional
 import torch
 
 from hemnet_mmseg.analysis.em_trace import find_hem_module
-from hemnet_mmseg.analysis.highway_regime import measure_regime
-from hemnet_mmseg.analysis.sources import (add_source_arguments,
-                                           check_source_arguments, load_source)
+from hemnet_mmseg.analysis.regime import measure_regime
+from hemnet_mmseg.cli.analysis_args import (add_source_arguments,
+                                            check_source_arguments,
+                                            load_source)
 
 
 def plot(result: dict, path: str) -> None:

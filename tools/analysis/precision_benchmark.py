@@ -6,7 +6,7 @@ the same initial weights, and a few real batches of its training set are
 loaded once; a timed step is MMEngine's ``model.train_step(batch,
 optim_wrapper)`` (data preprocessor, forward, loss, backward, SGD step),
 the contenders interleaved after a warm-up (timing helpers:
-:mod:`hemnet_mmseg.analysis.benchmark`). Data loading is not timed: in
+:mod:`hemnet_mmseg.analysis.timing`). Data loading is not timed: in
 training, dataloader workers overlap it.
 
 Usage::
@@ -28,7 +28,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
-from hemnet_mmseg.analysis.benchmark import interleaved, ratio
+from hemnet_mmseg.analysis.timing import interleaved, ratio
 from hemnet_mmseg.engine import cpu_has_native_bf16
 from hemnet_mmseg.utils import load_config, replace_syncbn
 

@@ -65,8 +65,8 @@ def em_step(feats: Tensor,
     return bases, resp
 
 
-def solve_adjoint(grad: Tensor, vjp, max_iters: int, tol: float
-                  ) -> Tuple[Tensor, int, float]:
+def solve_adjoint(grad: Tensor, vjp, max_iters: int,
+                  tol: float) -> Tuple[Tensor, int, float]:
     """Solve ``w = grad + vjp(w)`` by fixed-point iteration.
 
     The iteration converges where ``dF/dmu`` has spectral radius below 1 (an

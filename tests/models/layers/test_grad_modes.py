@@ -153,11 +153,16 @@ def test_implicit_reports_its_adjoint_solve():
     for iters, tol, converged in ((500, 1e-10, True), (7, 0.0, False)):
         stats = {}
         x = feats.clone().requires_grad_()
-        res = em_with_grad_mode(x, bases, 100, 'implicit',
-                                implicit_iters=iters, implicit_tol=tol,
-                                implicit_stats=stats)
-        (weight * torch.matmul(res.bases, res.resp.transpose(1, 2))).sum(
-        ).backward()
+        res = em_with_grad_mode(
+            x,
+            bases,
+            100,
+            'implicit',
+            implicit_iters=iters,
+            implicit_tol=tol,
+            implicit_stats=stats)
+        (weight *
+         torch.matmul(res.bases, res.resp.transpose(1, 2))).sum().backward()
         assert torch.isfinite(x.grad).all()
         assert stats['iters'] <= iters
         assert (stats['change'] <= tol) == converged, stats

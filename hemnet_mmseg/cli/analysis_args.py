@@ -1,0 +1,45 @@
+"""The command-line arguments the analysis tools share: which head to
+analyse (``CONFIG CHECKPOINT`` or the random head), the etas, the seed and
+``--cfg-options``. The heads themselves come from
+:mod:`hemnet_mmseg.analysis.sources`."""
+import argparse
+
+from hemnet_mmseg.analysis.sources import HeadAndBatch, load_head
+from .common import add_cfg_options
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """``CONFIG CHECKPOINT`` (a trained head on ``--num-images`` val images)
+    or neither (a random head on ``--size`` random features), plus
+    ``--etas``, ``--seed`` and ``--cfg-options``."""
+    parser.add_argument('config', nargs='?', help='config (with CHECKPOINT)')
+    parser.add_argument('checkpoint', nargs='?', help='trained checkpoint')
+    parser.add_argument(
+        '--etas', type=float, nargs='+', default=[1.0, 0.8, 0.5, 0.2])
+    parser.add_argument('--num-images', type=int, default=2)
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs=2,
+        default=[16, 16],
+        metavar=('H', 'W'),
+        help='random features: H W')
+    parser.add_argument('--seed', type=int, default=0)
+    add_cfg_options(parser)
+
+
+def check_source_arguments(parser: argparse.ArgumentParser,
+                           args: argparse.Namespace) -> None:
+    """``parser.error`` for a lone CONFIG or CHECKPOINT or an eta outside
+    (0, 1]."""
+    if (args.config is None) != (args.checkpoint is None):
+        parser.error('give both CONFIG and CHECKPOINT, or neither')
+    for eta in args.etas:
+        if not 0 < eta <= 1:
+            parser.error(f'--etas: each eta must be in (0, 1], got {eta}')
+
+
+def load_source(args: argparse.Namespace) -> HeadAndBatch:
+    """The head and batch :func:`add_source_arguments` chose."""
+    return load_head(args.config, args.checkpoint, args.num_images,
+                     tuple(args.size), args.seed, args.cfg_options)
