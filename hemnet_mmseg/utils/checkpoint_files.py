@@ -82,12 +82,45 @@ def _step_of(path: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def find_resume_checkpoint(work_dir: str) -> Optional[str]:
-    """The newest intact checkpoint of a work dir, for ``--resume``.
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return float('-inf')
 
-    Tries the file that ``last_checkpoint`` names and the ``iter_*.pth`` /
-    ``epoch_*.pth`` files, the highest step first; a damaged or missing one
-    is skipped with a warning.
+
+def resume_candidates(work_dir: str) -> list:
+    """The checkpoints ``--resume`` may take, in the order it tries them.
+
+    Without a ``last_checkpoint`` record: every ``iter_*.pth`` /
+    ``epoch_*.pth``, the highest step first. With one: the file it names
+    first, except that a file of a higher step written *after* the record
+    comes before it (a run killed between renaming its new checkpoint into
+    place and rewriting the record); then the lower steps, newest first, as
+    fallbacks when the named file is damaged or missing. A file of a higher
+    step written *before* the record belongs to an earlier run in the same
+    work dir (the default ``work_dirs/<config>``) and is never taken.
+    """
+    found = glob.glob(osp.join(work_dir, 'iter_*.pth')) + glob.glob(
+        osp.join(work_dir, 'epoch_*.pth'))
+    found = sorted(found, key=_step_of, reverse=True)
+    record = osp.join(work_dir, 'last_checkpoint')
+    named = ''
+    if osp.isfile(record):
+        with open(record) as f:
+            named = f.read().strip()
+    if not named:
+        return found
+    step, written = _step_of(named), _mtime(record)
+    later = [p for p in found if _step_of(p) > step and _mtime(p) > written]
+    lower = [p for p in found if _step_of(p) < step]
+    return list(dict.fromkeys(later + [named] + lower))
+
+
+def find_resume_checkpoint(work_dir: str) -> Optional[str]:
+    """The newest intact checkpoint of this run in a work dir, for
+    ``--resume`` (the order of :func:`resume_candidates`); a damaged or
+    missing one is skipped with a warning.
 
     Returns:
         str | None: a verified checkpoint path, or None when the work dir
@@ -96,17 +129,7 @@ def find_resume_checkpoint(work_dir: str) -> Optional[str]:
     Raises:
         UserError: there are checkpoints, but none is intact.
     """
-    candidates = []
-    record = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(record):
-        with open(record) as f:
-            named = f.read().strip()
-        if named:
-            candidates.append(named)
-    found = glob.glob(osp.join(work_dir, 'iter_*.pth')) + glob.glob(
-        osp.join(work_dir, 'epoch_*.pth'))
-    # stable sort: on equal steps the file last_checkpoint names comes first
-    candidates = sorted(candidates + found, key=_step_of, reverse=True)
+    candidates = resume_candidates(work_dir)
     if not candidates:
         return None
     tried = []

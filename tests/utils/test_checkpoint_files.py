@@ -98,12 +98,34 @@ def test_find_resume_checkpoint_last_checkpoint_names_missing_file(tmp_path):
                                                         'iter_4.pth')
 
 
+def _age(path, seconds):
+    st = os.stat(path)
+    os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))
+
+
 def test_find_resume_checkpoint_prefers_highest_step(tmp_path):
-    """A kill after iter_12 is in place but before last_checkpoint moved."""
+    """A kill after iter_12 is in place but before last_checkpoint moved:
+    iter_12 was written after the record."""
     _save(tmp_path / 'iter_8.pth', 8)
-    _save(tmp_path / 'iter_12.pth', 12)
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_8.pth'))
+    _age(tmp_path / 'last_checkpoint', 10)
+    _save(tmp_path / 'iter_12.pth', 12)
     assert find_resume_checkpoint(str(tmp_path)).endswith('iter_12.pth')
+
+
+def test_find_resume_checkpoint_ignores_an_earlier_runs_higher_step(tmp_path):
+    """Issue 23, item 6: run A (20 iterations) then run B (10) in the same
+    work dir; last_checkpoint names B's iter_10 and --resume must take it,
+    not A's iter_20 (written before the record)."""
+    _save(tmp_path / 'iter_20.pth', 20)
+    _save(tmp_path / 'iter_5.pth', 5)
+    for name in ('iter_20.pth', 'iter_5.pth'):
+        _age(tmp_path / name, 100)
+    _save(tmp_path / 'iter_10.pth', 10)
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_10.pth'))
+    assert find_resume_checkpoint(str(tmp_path)).endswith('iter_10.pth')
+    _damage(tmp_path / 'iter_10.pth')  # falls back below, never to iter_20
+    assert find_resume_checkpoint(str(tmp_path)).endswith('iter_5.pth')
 
 
 def test_find_resume_checkpoint_none_and_all_damaged(tmp_path):

@@ -10,6 +10,15 @@ only once the file is complete, and deletes old checkpoints only after
 that. The best-checkpoint save is made atomic the same way, its old file
 removed after the new one is in place. Remote file backends keep MMEngine's
 behaviour.
+
+On resume, MMEngine's ``before_train`` deletes the files that the loaded
+checkpoint's ``keep_ckpt_ids`` lists beyond ``max_keep_ckpts``, in the
+*current* work dir, whoever wrote them (``--resume other_run/iter_20.pth``
+deleted this work dir's own ``iter_10.pth``). Here the list is first
+narrowed to this run's own files: none when the checkpoint was loaded from
+another folder, else the ids up to the resumed iteration whose files exist,
+the newest ``max_keep_ckpts`` of them; nothing is deleted at start. (Follows
+MMEngine 0.10.7's ``CheckpointHook.before_train``.)
 """
 import os
 import os.path as osp
@@ -70,6 +79,30 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def _atomic(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
+
+    def before_train(self, runner) -> None:
+        hub = runner.message_hub
+        if self.max_keep_ckpts > 0 and 'keep_ckpt_ids' in hub.runtime_info:
+            hub.update_info('keep_ckpt_ids', self.own_checkpoint_ids(runner))
+        super().before_train(runner)
+
+    def own_checkpoint_ids(self, runner) -> list:
+        """The loaded ``keep_ckpt_ids`` narrowed to this run's files (see
+        the module doc)."""
+        out_dir = runner.work_dir if self.out_dir is None else osp.join(
+            self.out_dir, osp.basename(runner.work_dir))
+        loaded = getattr(runner, '_load_from', None)
+        if not loaded or osp.dirname(osp.abspath(str(loaded))) != \
+                osp.abspath(out_dir):
+            return []
+        ids = runner.message_hub.get_info('keep_ckpt_ids') or []
+        current = runner.epoch if self.by_epoch else runner.iter
+        own = [
+            i for i in ids if isinstance(i, int) and not isinstance(i, bool)
+            and 0 < i <= current
+            and osp.isfile(osp.join(out_dir, self.filename_tmpl.format(i)))
+        ]
+        return own[-self.max_keep_ckpts:]
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not self._atomic():
