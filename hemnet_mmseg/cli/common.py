@@ -145,15 +145,17 @@ def set_work_dir(cfg: Config, config_path: str,
 
 
 #: the plugin's hooks that every run through its tools gets
-PLUGIN_HOOKS = ('SafeResumeHook', 'RNGStateHook', 'RunRecordHook')
+PLUGIN_HOOKS = ('SafeResumeHook', 'RNGStateHook', 'RunRecordHook',
+                'FiniteLossHook')
 
 
 def add_plugin_hooks(cfg: Config) -> None:
     """Make a config safe and exact to resume, whatever its bases.
 
     Adds :class:`~hemnet_mmseg.engine.SafeResumeHook`,
-    :class:`~hemnet_mmseg.engine.RNGStateHook` and
-    :class:`~hemnet_mmseg.engine.RunRecordHook` (``run.json``) to
+    :class:`~hemnet_mmseg.engine.RNGStateHook`,
+    :class:`~hemnet_mmseg.engine.RunRecordHook` (``run.json``) and
+    :class:`~hemnet_mmseg.engine.FiniteLossHook` to
     ``custom_hooks`` when missing, and swaps MMEngine's ``CheckpointHook`` for
     :class:`~hemnet_mmseg.engine.AtomicCheckpointHook` (same arguments).
     """

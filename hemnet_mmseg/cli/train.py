@@ -44,6 +44,11 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         choices=['bfloat16', 'float16'],
         help='autocast dtype (implies --amp): bfloat16 needs no loss scale '
         '(CPU with native bf16, Ampere/Hopper GPUs); float16 is CUDA only')
+    parser.add_argument(
+        '--allow-mismatched-keys',
+        action='store_true',
+        help='resume from a checkpoint whose keys or tensor shapes do not '
+        'match the model (refused by default)')
     add_cfg_options(parser)
     add_launcher_args(parser)
     return parse_with_local_rank(parser, argv)
@@ -119,6 +124,11 @@ def build_train_config(args: argparse.Namespace):
         check_checkpoint_file(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
+    if cfg.get('resume') and cfg.get('load_from') and \
+            not args.allow_mismatched_keys:
+        # another num_bases or channel width used to re-initialise the
+        # mismatched tensors and train on
+        cfg.custom_hooks.append(dict(type='CheckpointKeysHook'))
     remote = ('http://', 'https://', 'open-mmlab://')
     if cfg.get('load_from') and not str(cfg.load_from).startswith(remote):
         check_checkpoint_file(cfg.load_from)

@@ -2,9 +2,11 @@
 
 MMEngine and mmseg load checkpoints with ``strict=False``: a checkpoint of
 another model loads with a logged warning and is evaluated as a mostly
-random model, exit status 0. :func:`check_state_dict_keys` compares the
-keys (after MMEngine's own ``module.`` prefix revision) with the model's
-and raises a one-line :class:`UserError` naming a few of each kind. An
+random model, exit status 0; tensors of the right key but another shape
+are skipped the same way (24 "size mismatch" lines, mIoU 11.79 instead of
+20.75, reproduced). :func:`check_state_dict_keys` compares the keys (after
+MMEngine's own ``module.`` prefix revision) and the shapes with the
+model's and raises a one-line :class:`UserError` naming a few of each kind. An
 EMAHead checkpoint matches a HEMHead model (same keys), and a HEMHead one
 with learned bases matches either (the parameter keeps the buffer's key).
 """
@@ -33,6 +35,23 @@ def state_dict_keys_mismatch(
     return sorted(expected - given), sorted(given - expected)
 
 
+def state_dict_shape_mismatch(model: torch.nn.Module,
+                              state_dict: Mapping) -> List[str]:
+    """``key (checkpoint shape vs model shape)`` for every tensor of
+    ``state_dict`` whose key the model has but whose shape differs."""
+    if is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    expected = model.state_dict()
+    out = []
+    for key, value in state_dict.items():
+        key = re.sub(r'^module\.', '', key)
+        if key in expected and hasattr(value, 'shape') and tuple(
+                value.shape) != tuple(expected[key].shape):
+            out.append(f'{key} ({tuple(value.shape)} vs '
+                       f'{tuple(expected[key].shape)})')
+    return sorted(out)
+
+
 def check_state_dict_keys(model: torch.nn.Module, state_dict: Mapping,
                           source: str) -> None:
     """Raise :class:`UserError` when the keys do not match the model.
@@ -43,13 +62,16 @@ def check_state_dict_keys(model: torch.nn.Module, state_dict: Mapping,
         source (str): the checkpoint file, for the message.
     """
     missing, unexpected = state_dict_keys_mismatch(model, state_dict)
-    if not missing and not unexpected:
+    shapes = state_dict_shape_mismatch(model, state_dict)
+    if not missing and not unexpected and not shapes:
         return
     parts = []
     if missing:
         parts.append(f'{len(missing)} missing ({_cut(missing)})')
     if unexpected:
         parts.append(f'{len(unexpected)} unexpected ({_cut(unexpected)})')
+    if shapes:
+        parts.append(f'{len(shapes)} of another shape ({_cut(shapes, 2)})')
     raise UserError(
         f'checkpoint {source} does not match the model of the config: '
         f'{"; ".join(parts)}. It is another model; pass '

@@ -1,12 +1,13 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_keys_hook import CheckpointKeysHook
+from .finite_loss_hook import FiniteLossHook
 from .rng_state_hook import RNGStateHook
 from .run_record_hook import (RunRecordHook, describe_decode_head,
                               describe_precision)
 from .safe_resume_hook import SafeResumeHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'CheckpointKeysHook', 'RNGStateHook',
-    'RunRecordHook', 'SafeResumeHook', 'describe_decode_head',
+    'AtomicCheckpointHook', 'CheckpointKeysHook', 'FiniteLossHook',
+    'RNGStateHook', 'RunRecordHook', 'SafeResumeHook', 'describe_decode_head',
     'describe_precision'
 ]
