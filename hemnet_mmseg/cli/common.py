@@ -134,6 +134,48 @@ def check_data_roots(cfg: Config, loaders) -> None:
                 f'--cfg-options {loader}.dataset.data_root=PATH')
 
 
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output_file(out: str, inputs, overwrite: bool) -> None:
+    """An output file that is not one of the ``inputs`` and, without
+    ``overwrite``, does not exist yet.
+
+    Raises:
+        UserError: naming the path and why.
+    """
+    for path in inputs:
+        if osp.exists(path) and osp.realpath(out) == osp.realpath(path):
+            raise UserError(f'--out {out} is the input {path}: it would be '
+                            'overwritten; write elsewhere')
+    if osp.exists(out) and not overwrite:
+        raise UserError(f'--out {out} exists; pass --overwrite to replace it')
+
+
+def check_output_dir(out: str, cfg: Config, loader: str,
+                     overwrite: bool) -> None:
+    """A folder for predictions outside the data set being evaluated and,
+    without ``overwrite``, empty or absent.
+
+    Raises:
+        UserError: ``out`` is inside a data root of ``cfg[loader]`` (its
+            files would overwrite the labels: re-evaluating then reported
+            mIoU 100), or holds files.
+    """
+    loader_cfg = cfg.get(loader) or {}
+    for ds in _datasets(loader_cfg.get('dataset')):
+        root = ds.get('data_root')
+        if root and _inside(out, root):
+            raise UserError(f'--out {out} is inside the data set being '
+                            f'evaluated ({root}): predictions would overwrite '
+                            'its files; write elsewhere')
+    if osp.isdir(out) and os.listdir(out) and not overwrite:
+        raise UserError(f'--out {out} holds files; pass --overwrite to write '
+                        'over them')
+
+
 def set_work_dir(cfg: Config, config_path: str,
                  work_dir: Optional[str]) -> None:
     """``--work-dir``, else the config's, else ``./work_dirs/<config>``."""

@@ -18,7 +18,7 @@ import torch
 
 from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
                                 check_state_dict_keys, load_config)
-from .common import run_main
+from .common import check_output_file, run_main
 
 #: default --max-pixels: 4096 x 4096 after the test-time resize
 MAX_PIXELS = 4096 * 4096
@@ -31,6 +31,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
         '--out', required=True, help='output PNG: the overlay, image size')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing --out')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument(
         '--opacity',
@@ -93,6 +95,8 @@ def main(argv: Optional[list] = None) -> str:
         raise UserError(f'--opacity must be in (0, 1], got {args.opacity}')
     if args.max_pixels < 1:
         raise UserError(f'--max-pixels must be >= 1, got {args.max_pixels}')
+    check_output_file(args.out, (args.img, args.config, args.checkpoint),
+                      args.overwrite)
     if not cv2.haveImageWriter(args.out):
         raise UserError(f'--out {args.out}: cv2 cannot write this file '
                         'type; use .png (or .jpg)')

@@ -7,8 +7,9 @@ from typing import Optional
 
 from hemnet_mmseg.utils import UserError, check_checkpoint_file, load_config
 from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
-                     build_runner, check_data_roots, parse_with_local_rank,
-                     run_main, set_work_dir, setup_launcher)
+                     build_runner, check_data_roots, check_output_dir,
+                     parse_with_local_rank, run_main, set_work_dir,
+                     setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -20,6 +21,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         '--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument(
         '--out', type=str, help='the dir to save the predicted label maps')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='write --out into a folder that already holds files')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -75,6 +80,7 @@ def build_test_config(args: argparse.Namespace):
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.out is not None:
+        check_output_dir(args.out, cfg, 'test_dataloader', args.overwrite)
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     return cfg

@@ -86,6 +86,47 @@ def test_infer_writes_overlay_of_input_size(trained, cli, toy_config,
     assert not (overlay == cv2.imread(img)).all()  # something was painted
 
 
+def test_outputs_never_overwrite_inputs(trained, cli, toy_config,
+                                        tiny_toy_root, toy_opts, tmp_path):
+    """Issue 23, item 5: --out into the label folder overwrote the ground
+    truth (re-evaluation then gave mIoU 100); infer --out IMG overwrote the
+    image. Both are refused with one line; an existing output needs
+    --overwrite."""
+    work_dir, _ = trained
+    ckpt = osp.join(work_dir, 'iter_4.pth')
+    labels = osp.join(tiny_toy_root, 'ann_dir', 'val')
+    before = {p: open(p, 'rb').read() for p in glob.glob(labels + '/*.png')}
+    proc = cli(
+        [
+            'tools/test.py', toy_config, ckpt, '--work-dir',
+            str(tmp_path), '--out', labels, '--cfg-options'
+        ] + toy_opts(tiny_toy_root),
+        check=False)
+    assert proc.returncode == 2 and 'inside the data set' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert before == {p: open(p, 'rb').read() for p in before}
+    img = sorted(
+        glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val', '*.png')))[0]
+    data = open(img, 'rb').read()
+    proc = cli(
+        ['tools/infer.py', img, toy_config, ckpt, '--out', img, '--overwrite'],
+        check=False)
+    assert proc.returncode == 2 and 'is the input' in proc.stderr
+    assert open(img, 'rb').read() == data
+    out = tmp_path / 'exists.png'
+    out.write_bytes(b'keep')
+    proc = cli(['tools/infer.py', img, toy_config, ckpt, '--out',
+                str(out)],
+               check=False)
+    assert proc.returncode == 2 and '--overwrite' in proc.stderr
+    assert out.read_bytes() == b'keep'
+    cli([
+        'tools/infer.py', img, toy_config, ckpt, '--out',
+        str(out), '--overwrite'
+    ])
+    assert cv2.imread(str(out)) is not None
+
+
 KILL_PLUGIN = """
 import os, signal
 from mmengine.hooks import Hook
