@@ -10,7 +10,9 @@ Runner is built (the Runner then skips its own ``init_dist``) and sets
 """
 import os
 import os.path as osp
+import signal
 import sys
+import threading
 import warnings
 from typing import Optional
 
@@ -21,6 +23,7 @@ import hemnet_mmseg  # noqa: F401  (before any config is parsed)
 from hemnet_mmseg.datasets import BadSampleError
 from hemnet_mmseg.utils import (UserError, refuse_unsafe_load_variable,
                                 replace_syncbn)
+from hemnet_mmseg.utils.errors import Terminated
 
 # mmengine 0.10.7 imports pkg_resources, which setuptools<82 (pinned for it)
 # deprecates loudly on every start; known and harmless for the tools. Set
@@ -42,16 +45,31 @@ def one_line(err: Exception) -> str:
     return last.split(name, 1)[1] if name in last else last
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
     """Run ``main_fn(argv)``; turn bad input (:class:`UserError`, a
     :class:`~hemnet_mmseg.datasets.BadSampleError` from the data) into one
-    line on stderr and exit status 2."""
+    line on stderr and exit status 2, and SIGINT / SIGTERM into one line and
+    exit status 130 / 143 (a checkpoint save they interrupt leaves no
+    temporary file)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         refuse_unsafe_load_variable()
         main_fn(argv)
     except (UserError, BadSampleError) as err:
         print(f'{prog}: error: {one_line(err)}', file=sys.stderr)
         sys.exit(2)
+    except (KeyboardInterrupt, Terminated) as err:
+        name = 'SIGINT' if isinstance(err, KeyboardInterrupt) else 'SIGTERM'
+        print(
+            f'{prog}: stopped by {name}; the last complete checkpoint is '
+            'intact (resume with --resume)',
+            file=sys.stderr)
+        sys.exit(130 if name == 'SIGINT' else 143)
     finally:
         close_distributed()
 

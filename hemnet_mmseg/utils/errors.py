@@ -4,3 +4,9 @@
 class UserError(Exception):
     """Bad input from the user (a missing file, a damaged checkpoint, a bad
     argument): the command-line tools print it as one line and exit 2."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM (as a
+    scheduler sends before killing), so that ``finally`` blocks run and the
+    tools end with one line."""

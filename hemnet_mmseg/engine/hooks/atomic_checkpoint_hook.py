@@ -19,7 +19,13 @@ narrowed to this run's own files: none when the checkpoint was loaded from
 another folder, else the ids up to the resumed iteration whose files exist,
 the newest ``max_keep_ckpts`` of them; nothing is deleted at start. (Follows
 MMEngine 0.10.7's ``CheckpointHook.before_train``.)
+
+A save that fails (a full disk, SIGINT, SIGTERM) removes its temporary file;
+a full disk ends the run with one line. Temporary files that a SIGKILL left
+are removed when the next run in the work dir starts.
 """
+import errno
+import glob
 import os
 import os.path as osp
 
@@ -29,6 +35,7 @@ from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
 from ...utils.checkpoint_files import atomic_write_text
+from ...utils.errors import UserError
 
 
 class _AtomicSaveRunner:
@@ -43,12 +50,23 @@ class _AtomicSaveRunner:
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
         tmp_name = f'.{filename}.tmp-{os.getpid()}'
-        self._runner.save_checkpoint(out_dir, tmp_name, *args, **kwargs)
-        if is_main_process():
-            tmp = osp.join(out_dir, tmp_name)
-            with open(tmp, 'rb') as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, osp.join(out_dir, filename))
+        tmp = osp.join(out_dir, tmp_name)
+        try:
+            self._runner.save_checkpoint(out_dir, tmp_name, *args, **kwargs)
+            if is_main_process():
+                with open(tmp, 'rb') as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, osp.join(out_dir, filename))
+        except BaseException as err:
+            # a full disk, SIGINT, SIGTERM: no half-written file stays
+            if osp.exists(tmp):
+                os.remove(tmp)
+            if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                raise UserError(
+                    f'no space left on the device while saving {filename} '
+                    f'in {out_dir}: the previous checkpoint is intact; free '
+                    'space and resume with --resume') from err
+            raise
 
 
 class _DeferredRemoval:
@@ -85,6 +103,10 @@ class AtomicCheckpointHook(CheckpointHook):
         if self.max_keep_ckpts > 0 and 'keep_ckpt_ids' in hub.runtime_info:
             hub.update_info('keep_ckpt_ids', self.own_checkpoint_ids(runner))
         super().before_train(runner)
+        if self._atomic() and is_main_process():
+            # temporary files of saves that a kill interrupted
+            for stale in glob.glob(osp.join(self.out_dir, '.*.pth.tmp-*')):
+                os.remove(stale)
 
     def own_checkpoint_ids(self, runner) -> list:
         """The loaded ``keep_ckpt_ids`` narrowed to this run's files (see
