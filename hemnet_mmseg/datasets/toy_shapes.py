@@ -1,6 +1,7 @@
 """The embedded toy shapes data set (see :mod:`.toy_shapes_generator`)."""
 import os.path as osp
-from typing import Optional
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
@@ -29,7 +30,9 @@ class ToyShapesDataset(NamedFileErrorsMixin, BaseSegDataset):
     DATA_HINT = ('Create it with `hemnet-make-toy-data ROOT` (or python -m '
                  'hemnet_mmseg.datasets.toy_shapes_generator ROOT).')
 
-    def __init__(self, generate: Optional[dict] = {}, **kwargs) -> None:
+    def __init__(self,
+                 generate: Optional[Mapping] = MappingProxyType({}),
+                 **kwargs) -> None:
         self.generate_cfg = None if generate is None else {
             **DEFAULTS,
             **generate

@@ -7,9 +7,8 @@ truncated new file, no old one, and a ``last_checkpoint`` naming a deleted
 file. This subclass (same arguments) writes each checkpoint to a temporary
 file and renames it into place, rewrites ``last_checkpoint`` the same way
 only once the file is complete, and deletes old checkpoints only after
-that. The best-checkpoint save is made atomic the same way, its old file
-removed after the new one is in place. Remote file backends keep MMEngine's
-behaviour.
+that. Remote file backends, and the best-checkpoint saves of ``save_best``
+(no config of the plugin uses it), keep MMEngine's behaviour.
 
 On resume, MMEngine's ``before_train`` deletes the files that the loaded
 checkpoint's ``keep_ckpt_ids`` lists beyond ``max_keep_ckpts``, in the
@@ -67,28 +66,6 @@ class _AtomicSaveRunner:
                     f'in {out_dir}: the previous checkpoint is intact; free '
                     'space and resume with --resume') from err
             raise
-
-
-class _DeferredRemoval:
-    """A file backend whose ``remove``/``rmtree`` wait for :meth:`flush`."""
-
-    def __init__(self, backend) -> None:
-        self._backend = backend
-        self.pending = []
-
-    def __getattr__(self, name):
-        return getattr(self._backend, name)
-
-    def remove(self, path) -> None:
-        self.pending.append(('remove', path))
-
-    def rmtree(self, path) -> None:
-        self.pending.append(('rmtree', path))
-
-    def flush(self) -> None:
-        for op, path in self.pending:
-            getattr(self._backend, op)(path)
-        self.pending = []
 
 
 @HOOKS.register_module()
@@ -161,14 +138,3 @@ class AtomicCheckpointHook(CheckpointHook):
                 self.file_backend.remove(path)
             elif self.file_backend.isdir(path):
                 self.file_backend.rmtree(path)
-
-    def _save_best_checkpoint(self, runner, metrics) -> None:
-        if not self._atomic():
-            return super()._save_best_checkpoint(runner, metrics)
-        backend = self.file_backend
-        self.file_backend = deferred = _DeferredRemoval(backend)
-        try:
-            super()._save_best_checkpoint(_AtomicSaveRunner(runner), metrics)
-        finally:
-            self.file_backend = backend
-        deferred.flush()

@@ -2,8 +2,9 @@
 
 MMEngine's ``AmpOptimWrapper`` asserts a CUDA, NPU, MLU or MUSA device and
 always scales the loss (what fp16 needs). bfloat16 has float32's exponent
-range and needs no loss scaling, and recent CPUs run it natively (about
-1.7x faster per training iteration of the CamVid CPU recipe here). This
+range and needs no loss scaling, and some CPUs run it natively (whether it
+is faster depends on the CPU: docs/analysis.md, "Mixed precision on the
+CPU", gives the measured figures). This
 wrapper is a plain ``OptimWrapper`` whose ``optim_context`` enters
 ``mmengine.runner.amp.autocast`` with the chosen dtype, on whatever device
 MMEngine runs on.
@@ -95,7 +96,6 @@ class AutocastOptimWrapper(OptimWrapper):
                 'in float32',
                 logger='current',
                 level=logging.WARNING)
-        self.dtype_name = 'float32' if reason else dtype
         self.cast_dtype = None if reason else DTYPES[dtype]
 
     @contextmanager
