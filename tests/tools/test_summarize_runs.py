@@ -80,15 +80,19 @@ def _eval(run_dir, label, t_eval, miou):
     'head,expected',
     [
         (EMA,
-         dict(head='EMAHead', eta='1 (EM)', mixing='-', t_eval='3',
-              grad='no')),
+         dict(
+             head='EMAHead', eta='1 (EM)', mixing='-', t_eval='3',
+             grad='none')),
         (HEM,
          dict(
              head='HEMHead',
              eta='0.5',
              mixing='unit',
-             grad='yes',
+             grad='unrolled',
              learned='no')),
+        # round 3 records grad_mode; older runs only backprop_em
+        (dict(HEM, step_size=1.0,
+              grad_mode='one_step'), dict(eta='1', grad='one_step')),
         ({
             k: v
             for k, v in HEM.items() if k != 'highway_mixing'
@@ -97,6 +101,8 @@ def _eval(run_dir, label, t_eval, miou):
          dict(t_train='3', t_eval='6', learned='yes', beta='0.1')),
     ])
 def test_settings_come_from_run_json(head, expected, tool):
+    """Head settings come from run.json (grad_mode, or backprop_em for
+    runs from before it)."""
     row = tool.settings_row(dict(decode_head=head))
     assert row.items() >= expected.items(), row
 
@@ -176,9 +182,10 @@ def test_tables_and_page_update(tmp_path, tool):
     assert '| emanet | 2 | 0, 1 | 39.00 ± 0.71 |' in main
     assert 'eta0.2' not in main  # one seed: settings table only
     assert '| sky | 79.0 | 81.0 |' in main  # mean over seeds, per method
-    assert ('| hemnet_eta0.2 | HEMHead | 0.2 | raw | 3 | 3 | 1 | yes | no | '
-            'float32 | yes | 0 | 37.25 |') in rest
-    assert '| emanet | EMAHead | 1 (EM) | - | 3 | 3 | 1 | no | no | ' \
+    assert (
+        '| hemnet_eta0.2 | HEMHead | 0.2 | raw | 3 | 3 | 1 | unrolled | no | '
+        'float32 | yes | 0 | 37.25 |') in rest
+    assert '| emanet | EMAHead | 1 (EM) | - | 3 | 3 | 1 | none | no | ' \
         'bfloat16 | yes |' in rest
     # T eval: the run's own validation (T 3) next to its re-evaluation
     assert '| hemnet_seed0 | HEMHead | 3 | 40.00 | 41.50 | +1.50 |' in rest
@@ -199,7 +206,7 @@ def test_committed_round_one_runs_summarize(repo, tool):
     text = tool.main(['--runs', osp.join(repo, 'docs', 'results', 'camvid')])
     assert '| hemnet | 3 | 0, 1, 2 | 35.45 ± 0.20 |' in text
     assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
-    assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | yes | no | ' \
+    assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | unrolled | no | ' \
         'float32 |' in text
 
 
@@ -295,3 +302,46 @@ def test_one_setting_contrasts_are_paired_by_seed(tmp_path, tool):
         '| mixing | raw -> unit | hemnet_raw | hemnet | 0 | +0.50 | '
         '+0.50 |',
     ]  # not emanet vs hemnet_T9 (two settings), nor the seed-3 run
+
+
+def test_another_studys_runs_beside_and_paired(tmp_path, tool):
+    """Round 3: round 2's EMANet rows beside a grad_mode run, marked with
+    their folder, in the main table and the paired differences; the
+    estimators table reads the run's own beta, eta and T."""
+    old, new = tmp_path / 'camvid2', tmp_path / 'camvid3'
+    for seed, m in ((0, 40.0), (1, 41.0)):
+        _run(old, f'emanet_seed{seed}', seed, [(300, m)], 80.0, 90.0, head=EMA)
+    run = _run(
+        new,
+        'one_step_seed0',
+        0, [(300, 42.5)],
+        80.0,
+        90.0,
+        head=dict(HEM, step_size=1.0, grad_mode='one_step'))
+    rows = [
+        dict(
+            inv_temperature=1.0,
+            eta=1.0,
+            num_stages=t,
+            mode=mode,
+            cos_dx=0.5 + t / 100,
+            ratio_dx=1.0) for t in (3, 10)
+        for mode in ('unrolled', 'one_step', 'implicit')
+    ]
+    json.dump(
+        dict(
+            references=[
+                dict(
+                    inv_temperature=1.0, forward_residual=1e-7, converged=True)
+            ],
+            rows=rows), open(run / 'estimators.json', 'w'))
+    text = tool.main(['--runs', str(new), '--beside', f'{old}:emanet'])
+    main = text.split('#### Every method')[0]
+    assert '| emanet (camvid2) | 2 | 0, 1 | 40.50 ± 0.71 |' in main
+    assert '| one_step | 1 | 0 | 42.50 |' in main
+    assert ('| kind | EMANet -> one-step EM | emanet (camvid2) | one_step | '
+            '0 | +2.50 | +2.50 |') in text
+    assert ('| one_step_seed0 | 3 | 1.0e-07 | 0.530 (1.00) | 0.530 (1.00) '
+            '| 0.530 (1.00) | 0.600 (1.00) |') in text
+    runs_table = text.split('#### Every run')[1]
+    assert 'camvid2' not in runs_table  # its own page lists those

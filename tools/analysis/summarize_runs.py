@@ -25,6 +25,10 @@ This prints, or writes into a page between ``<!-- MARKER:start -->`` and
 * T eval: val mIoU of the same checkpoints with 2T iterations;
 * the regime each head trained in (share kept, angular fraction, gradient
   ratios), when measured;
+* the gradient estimators of each final checkpoint against the exact
+  gradient (``estimators.json``), when measured;
+* runs of another study beside these (``--beside DIR:METHOD``), named
+  ``<method> (<folder>)``;
 * every run's learning curve, wall time, device and date, and the CPU hours.
 
 Usage::
@@ -48,6 +52,15 @@ def mixing_of(head: dict) -> str:
     return head.get('highway_mixing', 'raw')
 
 
+def grad_mode_of(head: dict) -> str:
+    """The backward through the EM a run trained with (``grad_mode``;
+    older runs recorded only ``backprop_em``)."""
+    if head.get('type') != 'HEMHead':
+        return 'none'
+    return head.get('grad_mode') or ('unrolled'
+                                     if head.get('backprop_em') else 'none')
+
+
 def settings_row(run: dict) -> Dict[str, str]:
     """The head settings and precision of a run, as table cells."""
     head = run['decode_head']
@@ -60,7 +73,7 @@ def settings_row(run: dict) -> Dict[str, str]:
         t_train=str(t),
         t_eval=str(head.get('num_stages_eval') or t),
         beta=f'{head.get("inv_temperature", 1.0):g}',
-        grad='yes' if head.get('backprop_em') else 'no',
+        grad=grad_mode_of(head),
         learned='yes' if head.get('learn_bases') else 'no',
         precision=run.get('precision', 'float32'),
         em32='yes' if run.get('em_float32', True) else 'no')
@@ -99,6 +112,11 @@ def read_run(folder: str) -> Optional[dict]:
             t_eval = json.load(f)['num_stages_eval']
         with open(osp.join(osp.dirname(path), 'test_metrics.json')) as f:
             run['evals'][t_eval] = json.load(f)['metrics']['mIoU']
+    run['estimators'] = None
+    estimators = osp.join(folder, 'estimators.json')
+    if osp.isfile(estimators):
+        with open(estimators) as f:
+            run['estimators'] = json.load(f)
     regime = osp.join(folder, 'regime.json')
     run['regime'] = None
     if osp.isfile(regime):
@@ -156,7 +174,9 @@ def rise_over_last_third(curve: Dict[int, float]) -> Optional[float]:
 
 
 def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
-    main = {m: rs for m, rs in by_method.items() if len(rs) > 1}
+    beside = any(rs[0].get('beside') for rs in by_method.values())
+    # beside another study's rows, this study's single-seed methods too
+    main = {m: rs for m, rs in by_method.items() if len(rs) > 1 or beside}
     note = []
     if not main:  # a study under way: one seed of each so far
         main = dict(by_method)
@@ -202,7 +222,7 @@ def main_table(by_method: Dict[str, List[dict]]) -> List[str]:
 
 SETTING_COLUMNS = [('head', 'head'), ('eta', 'eta'), ('mixing', 'mixing'),
                    ('t_train', 'T train'), ('t_eval', 'T eval'),
-                   ('beta', 'beta'), ('grad', 'grad through EM'),
+                   ('beta', 'beta'), ('grad', 'grad_mode'),
                    ('learned', 'learned mu(0)'), ('precision', 'precision'),
                    ('em32', 'EM in float32')]
 
@@ -234,16 +254,26 @@ def settings_table(by_method: Dict[str, List[dict]]) -> List[str]:
 CONTRAST_FIELDS = ('kind', 'T train / T eval', 'beta', 'learned mu(0)',
                    'mixing', 'precision')
 
+#: the kind of an eta-1 head by its gradient through the EM
+KIND_OF_MODE = {
+    'unrolled': 'unrolled EM',
+    'one_step': 'one-step EM',
+    'implicit': 'implicit EM'
+}
+KIND_ORDER = ['EMANet'] + list(KIND_OF_MODE.values())
+
 
 def contrast_key(run: dict) -> Dict[str, str]:
     """The settings a contrast compares, with the kind of head as one."""
     s = settings_row(run)
-    if s['grad'] == 'no':
-        kind = 'EMANet'
+    if s['grad'] == 'none':
+        kind = 'EMANet' if s['eta'] in ('1', '1 (EM)') else \
+            f'HEMNet eta {s["eta"]}, no grad'
     elif s['eta'] == '1':
-        kind = 'unrolled EM'
+        kind = KIND_OF_MODE[s['grad']]
     else:
-        kind = f'HEMNet eta {s["eta"]}'
+        kind = f'HEMNet eta {s["eta"]}' + ('' if s['grad'] == 'unrolled' else
+                                           f', {s["grad"]}')
     return {
         'kind': kind,
         'T train / T eval': f'{s["t_train"]}/{s["t_eval"]}',
@@ -259,8 +289,8 @@ def contrast_key(run: dict) -> Dict[str, str]:
 def _contrast_order(field: str, value: str) -> tuple:
     """From which value to which a contrast reads (the baseline first)."""
     if field == 'kind':
-        return (['EMANet', 'unrolled EM'].index(value)
-                if not value.startswith('HEMNet') else 2, value)
+        return (KIND_ORDER.index(value)
+                if value in KIND_ORDER else len(KIND_ORDER), value)
     if field == 'T train / T eval':
         return tuple(int(v) for v in value.split('/'))
     if field == 'beta':
@@ -302,8 +332,9 @@ def contrast_table(by_method: Dict[str, List[dict]]) -> List[str]:
         'minus the first, paired by seed', '',
         'Every pair of methods that differ in exactly one setting (the '
         'kind of head counts as one: EMANet trains without gradient '
-        'through its EM, unrolled EM with it at eta 1, HEMNet at eta < '
-        '1). Read a difference against the seed std of the main '
+        'through its EM; unrolled, one-step and implicit EM run the same '
+        'eta-1 forward with the gradient of their grad_mode; HEMNet is '
+        'eta < 1). Read a difference against the seed std of the main '
         'comparison.', '',
         '| changed | from -> to | first | second | seeds | per seed | '
         'mean |', '| --- | --- | --- | --- | --- | --- | --- |'
@@ -378,6 +409,48 @@ def regime_table(runs: List[dict]) -> List[str]:
     return lines
 
 
+def estimators_table(runs: List[dict]) -> List[str]:
+    """Each trained head's gradient estimators against the exact gradient
+    (``estimators.json``), at the head's own beta and eta, at its own T
+    and T 10: cosine of dL/dX (norm ratio)."""
+    measured = [r for r in runs if r.get('estimators')]
+    if not measured:
+        return []
+    lines = [
+        '', '#### The gradient estimators on each final checkpoint '
+        '(its own beta and eta; cosine of dL/dX to the exact gradient, '
+        'norm ratio in brackets)', '',
+        '| run | T | reference residual | unrolled | one_step | implicit |'
+        ' unrolled, T 10 | one_step, T 10 | implicit, T 10 |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+    ]
+    for r in sorted(measured, key=lambda r: r['name']):
+        head, est = r['decode_head'], r['estimators']
+        beta = head.get('inv_temperature', 1.0)
+        eta = head['step_size']
+        t_own = head['num_stages']
+        ref = next(
+            (x for x in est['references'] if x['inv_temperature'] == beta),
+            None)
+        if ref is None:
+            continue
+
+        def cell(mode, t):
+            row = next((x for x in est['rows']
+                        if x['inv_temperature'] == beta and x['eta'] == eta
+                        and x['num_stages'] == t and x['mode'] == mode), None)
+            if row is None or row['cos_dx'] is None:
+                return '-'
+            return f'{row["cos_dx"]:.3f} ({row["ratio_dx"]:.2f})'
+
+        residual = f'{ref["forward_residual"]:.1e}' + ('' if ref['converged']
+                                                       else ' (not converged)')
+        lines.append(f'| {r["name"]} | {t_own} | {residual} | ' + ' | '.join(
+            cell(m, t) for t in (t_own, 10)
+            for m in ('unrolled', 'one_step', 'implicit')) + ' |')
+    return lines
+
+
 def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
     lines = [
         '', '#### Every run: val mIoU at each validation', '',
@@ -406,7 +479,9 @@ def tables(runs: List[dict], runs_dir: str, link_base: str) -> str:
     return '\n'.join(
         main_table(by_method) + settings_table(by_method) +
         contrast_table(by_method) + t_eval_table(runs) + regime_table(runs) +
-        runs_table(runs, runs_dir, link_base))
+        estimators_table(runs) +
+        runs_table([r for r in runs
+                    if not r.get('beside')], runs_dir, link_base))
 
 
 def update_page(path: str, marker: str, text: str) -> None:
@@ -430,6 +505,14 @@ def main(argv: Optional[list] = None) -> str:
         help='write the tables into PAGE between markers')
     parser.add_argument('--marker', default='camvid-results')
     parser.add_argument(
+        '--beside',
+        nargs='+',
+        metavar='DIR:METHOD',
+        default=[],
+        help='runs of another study shown beside these in the comparison '
+        'tables, named "<method> (<folder>)", e.g. '
+        'docs/results/camvid2:emanet (its runs table is not repeated)')
+    parser.add_argument(
         '--link-base',
         default='results',
         help="the runs folder's parent, relative to PAGE")
@@ -438,6 +521,15 @@ def main(argv: Optional[list] = None) -> str:
         r for r in (read_run(d)
                     for d in sorted(glob.glob(osp.join(args.runs, '*')))) if r
     ]
+    for spec in args.beside:
+        folder, _, method = spec.rpartition(':')
+        for d in sorted(glob.glob(osp.join(folder, f'{method}_seed*'))):
+            run = read_run(d)
+            if run and method_of(run['name']) == method:
+                tag = osp.basename(osp.normpath(folder))
+                run.update(
+                    name=f'{method} ({tag})_seed{run["seed"]}', beside=True)
+                runs.append(run)
     text = tables(runs, args.runs, args.link_base) if runs else \
         '_No completed runs yet._'
     if args.update:
