@@ -51,6 +51,7 @@ def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
             learn_bases=False,
             implicit_iters=None,
             implicit_tol=None,
+            em_backward=None,
             em_float32=isinstance(unit, Float32EMAModule))
     return out
 

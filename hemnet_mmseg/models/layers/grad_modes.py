@@ -33,12 +33,17 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from .analytic_em import analytic_unrolled_em
 from .highway_em import EMResult, e_step, highway_step, m_step, unrolled_em
 
 #: the gradient estimators, in the order of the docs
 GRAD_MODES = ('none', 'unrolled', 'one_step', 'implicit')
 #: modes whose gradient reaches mu(0) (learned initial bases need one)
 MODES_REACHING_BASES = ('unrolled', )
+#: how the backward through the iterations is computed: autograd through
+#: the plain functions (the reference), or by hand
+#: (:mod:`~.analytic_em`)
+EM_BACKWARDS = ('autograd', 'analytic')
 
 
 def em_step(feats: Tensor,
@@ -161,7 +166,8 @@ def em_with_grad_mode(feats: Tensor,
                       return_history: bool = False,
                       implicit_iters: int = 10,
                       implicit_tol: float = 1e-4,
-                      implicit_stats: Optional[dict] = None) -> EMResult:
+                      implicit_stats: Optional[dict] = None,
+                      em_backward: str = 'autograd') -> EMResult:
     """T iterations of highway EM with the backward of ``grad_mode``.
 
     Args:
@@ -175,6 +181,10 @@ def em_with_grad_mode(feats: Tensor,
         implicit_iters (int): adjoint iterations at most (``'implicit'``).
         implicit_tol (float): adjoint tolerance (``'implicit'``).
         implicit_stats (dict, optional): filled by the adjoint solve.
+        em_backward (str): ``'autograd'`` or ``'analytic'``: how the
+            backward through the iterations of ``'unrolled'`` and
+            ``'one_step'`` is computed (the same gradient; a history, which
+            the analysis tools trace with autograd, always uses autograd).
 
     Returns:
         EMResult: mu(T) (B, C, K), Z(T) (B, N, K), optional histories; the
@@ -188,6 +198,14 @@ def em_with_grad_mode(feats: Tensor,
         inv_temperature=inv_temperature,
         normalize_bases=normalize_bases,
         mixing=mixing)
+    if em_backward not in EM_BACKWARDS:
+        raise ValueError(f'em_backward must be one of {EM_BACKWARDS}, '
+                         f'got {em_backward!r}')
+    analytic = em_backward == 'analytic' and not return_history and \
+        torch.is_grad_enabled()
+    if grad_mode == 'unrolled' and analytic:
+        new, resp = analytic_unrolled_em(feats, bases, num_stages, **kwargs)
+        return EMResult(new, resp)
     if grad_mode in ('none', 'unrolled'):
         with torch.set_grad_enabled(grad_mode == 'unrolled'
                                     and torch.is_grad_enabled()):
@@ -217,7 +235,10 @@ def em_with_grad_mode(feats: Tensor,
         prev = implicit_fixed_point(feats, prev.expand(feats.shape[0], -1,
                                                        -1), implicit_iters,
                                     implicit_tol, implicit_stats, **kwargs)
-    new, resp = em_step(feats, prev, **kwargs)
+    if grad_mode == 'one_step' and analytic:
+        new, resp = analytic_unrolled_em(feats, prev, 1, **kwargs)
+    else:
+        new, resp = em_step(feats, prev, **kwargs)
     if return_history:
         bases_hist.append(new)
         resp_hist.append(resp)

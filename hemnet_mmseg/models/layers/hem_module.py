@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
-from .grad_modes import GRAD_MODES, MODES_REACHING_BASES, em_with_grad_mode
+from .grad_modes import (EM_BACKWARDS, GRAD_MODES, MODES_REACHING_BASES,
+                         em_with_grad_mode)
 from .highway_em import EPS, MIXINGS, EMResult, reconstruct
 
 #: the largest beta accepted: beta * x . mu must stay far from float32's
@@ -140,6 +141,11 @@ class HEMModule(EMAModule):
             (``'implicit'``). Defaults to 10.
         implicit_tol (float): relative tolerance of the adjoint, in [0, 1]
             (``'implicit'``). Defaults to 1e-4.
+        em_backward (str): ``'autograd'`` (backpropagation through the
+            plain functions, the reference) or ``'analytic'`` (the
+            hand-written backward of :mod:`~.analytic_em`, the same
+            gradient); used by ``'unrolled'`` and ``'one_step'``. Defaults
+            to ``'autograd'``.
     """
 
     #: the settings a head passes through and a run records
@@ -147,7 +153,8 @@ class HEMModule(EMAModule):
                     ...] = ('num_stages', 'num_stages_eval', 'momentum',
                             'step_size', 'inv_temperature', 'grad_mode',
                             'backprop_em', 'normalize_bases', 'highway_mixing',
-                            'learn_bases', 'implicit_iters', 'implicit_tol')
+                            'learn_bases', 'implicit_iters', 'implicit_tol',
+                            'em_backward')
 
     def __init__(self,
                  channels: int,
@@ -163,7 +170,8 @@ class HEMModule(EMAModule):
                  highway_mixing: str = 'unit',
                  learn_bases: bool = False,
                  implicit_iters: int = 10,
-                 implicit_tol: float = 1e-4) -> None:
+                 implicit_tol: float = 1e-4,
+                 em_backward: str = 'autograd') -> None:
         # all checked before EMAModule draws or asserts anything
         check_int('num_bases', num_bases)
         check_int('num_stages', num_stages)
@@ -182,6 +190,7 @@ class HEMModule(EMAModule):
         check_bool('learn_bases', learn_bases)
         check_int('implicit_iters', implicit_iters, 1, MAX_IMPLICIT_ITERS)
         implicit_tol = check_real('implicit_tol', implicit_tol, 0, 1)
+        check_choice('em_backward', em_backward, EM_BACKWARDS)
         if learn_bases and grad_mode not in MODES_REACHING_BASES:
             raise ValueError(
                 f'learn_bases=True needs grad_mode=\'unrolled\': with '
@@ -197,6 +206,7 @@ class HEMModule(EMAModule):
         self.learn_bases = learn_bases
         self.implicit_iters = implicit_iters
         self.implicit_tol = implicit_tol
+        self.em_backward = em_backward
         #: the last implicit backward's adjoint solve: ``iters``, ``change``
         self.adjoint_stats: Dict[str, Any] = {}
         if learn_bases:
@@ -262,7 +272,8 @@ class HEMModule(EMAModule):
                 return_history=return_history,
                 implicit_iters=self.implicit_iters,
                 implicit_tol=self.implicit_tol,
-                implicit_stats=self.adjoint_stats)
+                implicit_stats=self.adjoint_stats,
+                em_backward=self.em_backward)
 
     def em_forward(self,
                    feats: Tensor,

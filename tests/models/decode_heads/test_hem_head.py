@@ -313,7 +313,8 @@ def test_settings_live_on_the_unit_as_plain_attributes():
         highway_mixing='raw',
         learn_bases=False,
         implicit_iters=10,
-        implicit_tol=1e-4)
+        implicit_tol=1e-4,
+        em_backward='autograd')
 
 
 @pytest.mark.parametrize('kwargs,mode', [
