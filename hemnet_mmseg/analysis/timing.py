@@ -140,3 +140,32 @@ def linear_fit(xs: List[float], ys: List[float]) -> dict:
     ss_tot = sum((y - my)**2 for y in ys) or 1e-30
     ss_res = sum((y - icpt - slope * x)**2 for x, y in zip(xs, ys))
     return dict(slope=slope, intercept=icpt, r2=1 - ss_res / ss_tot)
+
+
+def op_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
+    """Dispatched ATen ops of one training step, views excluded: what a
+    GPU launches, one kernel or more each, and what a launch-bound step
+    pays for.
+
+    Returns:
+        dict: ``forward`` and ``backward`` op counts.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not getattr(func, 'is_view', False):
+                self.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with _Count() as forward:
+        loss = loss_fn()
+    with _Count() as backward:
+        if loss.requires_grad:
+            loss.backward()
+    return dict(forward=forward.count, backward=backward.count)

@@ -6,7 +6,16 @@ Contenders, with the same weights:
     eta 0.5, unit-vector N-step);
   * ``hem_raw``: the same with the first build's raw-mean N-step;
   * ``unrolled``: ``HEMHead(step_size=1)`` with the gradient through the
-    loop, standard unrolled EM (the paper's own baseline).
+    loop, standard unrolled EM (the paper's own baseline);
+  * ``f32ema``: ``Float32EMAHead``, EMANet with its EM in float32 (the fair
+    baseline under autocast);
+  * ``hem_analytic``: ``hem`` with the hand-written backward
+    (``em_backward='analytic'``);
+  * ``hem_one_step``, ``hem_implicit``: ``hem`` with ``grad_mode``
+    ``'one_step'`` and ``'implicit'``.
+
+Also, per head, the dispatched ops of one training step (forward and
+backward, views excluded) and the bytes autograd saves.
 
 Figures: (1) head training step (forward + backward) time, inference time,
 training-step memory, and with ``--amp-dtype`` the training step under
@@ -34,8 +43,9 @@ import torch
 from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
 
 from hemnet_mmseg.analysis.timing import (inference, interleaved, linear_fit,
-                                          ratio, train_memory, train_step)
-from hemnet_mmseg.models import HEMHead, HEMModule
+                                          op_counts, ratio, train_memory,
+                                          train_step)
+from hemnet_mmseg.models import Float32EMAHead, HEMHead, HEMModule
 from hemnet_mmseg.utils import replace_syncbn
 
 REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
@@ -44,7 +54,7 @@ DTYPES = dict(float16=torch.float16, bfloat16=torch.bfloat16)
 
 def make_heads(args, in_channels: int,
                device: torch.device) -> Dict[str, torch.nn.Module]:
-    """The four contenders with EMAHead's weights."""
+    """The contenders with EMAHead's weights."""
     cfg = dict(
         in_channels=in_channels,
         in_index=0,
@@ -61,9 +71,13 @@ def make_heads(args, in_channels: int,
         ema=EMAHead(**cfg),
         hem=HEMHead(**cfg),
         hem_raw=HEMHead(highway_mixing='raw', **cfg),
-        unrolled=HEMHead(step_size=1.0, **cfg))
+        unrolled=HEMHead(step_size=1.0, **cfg),
+        f32ema=Float32EMAHead(**cfg),
+        hem_analytic=HEMHead(em_backward='analytic', **cfg),
+        hem_one_step=HEMHead(grad_mode='one_step', **cfg),
+        hem_implicit=HEMHead(grad_mode='implicit', **cfg))
     state = heads['ema'].state_dict()
-    for name in ('hem', 'hem_raw', 'unrolled'):
+    for name in heads:
         heads[name].load_state_dict(state)
     return {k: v.to(device) for k, v in heads.items()}
 
@@ -102,6 +116,7 @@ def head_figures(args, device) -> dict:
         k: train_memory(loss_fn(h), device)
         for k, h in heads.items()
     }
+    out['op_counts'] = {k: op_counts(loss_fn(h)) for k, h in heads.items()}
     if args.amp_dtype:
         dtype = DTYPES[args.amp_dtype]
         out['amp_train_step_time'] = interleaved(
@@ -259,6 +274,13 @@ def scaling_figures(args, device) -> dict:
     return out
 
 
+#: the head ratios reported (numerator, denominator)
+PAIRS = (('hem', 'ema'), ('hem', 'unrolled'), ('hem', 'hem_raw'),
+         ('hem', 'f32ema'), ('hem_analytic', 'f32ema'),
+         ('hem_analytic', 'hem'), ('hem_one_step', 'f32ema'), ('hem_implicit',
+                                                               'f32ema'))
+
+
 def ratios(result: dict) -> List[dict]:
     rows = []
 
@@ -278,12 +300,12 @@ def ratios(result: dict) -> List[dict]:
     head = result.get('head', {})
     for fig in ('train_step_time', 'inference_time', 'amp_train_step_time'):
         if fig in head:
-            for num, den in (('hem', 'ema'), ('hem', 'unrolled'), ('hem',
-                                                                   'hem_raw')):
-                add(f'head {fig}', head[fig], num, den)
+            for num, den in PAIRS:
+                if num in head[fig] and den in head[fig]:
+                    add(f'head {fig}', head[fig], num, den)
     if 'train_memory' in head:
-        for den in ('ema', 'unrolled', 'hem_raw'):
-            add_memory('head train_memory', head['train_memory'], 'hem', den)
+        for num, den in PAIRS:
+            add_memory('head train_memory', head['train_memory'], num, den)
     if 'unit' in result:
         f = result['unit']['forward_time']
         add('EM unit forward', f, 'hem_module_eta1', 'ema_module')

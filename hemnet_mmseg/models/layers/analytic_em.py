@@ -29,30 +29,39 @@ from typing import List, Tuple
 import torch
 from torch import Tensor
 
-from .highway_em import EPS, e_step, highway_step, m_step
+from .highway_em import EPS
 
 
-def _l2norm_backward(x: Tensor, grad: Tensor) -> Tensor:
-    """The backward of ``F.normalize(x, dim=1, eps=EPS)``.
+def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
+    """The backward of ``unit = x / norm`` (``F.normalize`` over dim 1,
+    ``norm`` already clamped at its eps), from the saved output:
+    ``dx = (g - unit (unit . g)) / norm`` (5 ops).
 
     Args:
-        x (Tensor): the input, (B, C, K).
-        grad (Tensor): dL/dy, (B, C, K).
+        unit (Tensor): the normalised output, (B, C, K).
+        norm (Tensor): the clamped norm, (B, 1, K).
+        grad (Tensor): dL/dunit, (B, C, K).
 
     Returns:
         Tensor: dL/dx, (B, C, K).
     """
-    norm = x.norm(dim=1, keepdim=True)
-    small = norm <= EPS
-    y = x / norm.clamp_min(EPS)
-    proj = grad - y * (y * grad).sum(dim=1, keepdim=True)
-    # below eps F.normalize divides by the constant eps
-    return torch.where(small, grad / EPS, proj / norm.clamp_min(EPS))
+    return (grad - unit * (unit * grad).sum(dim=1, keepdim=True)) / norm
+
+
+def _normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
+    """``F.normalize(x, dim=1, eps=EPS)`` and its clamped norm."""
+    norm = x.norm(p=2, dim=1, keepdim=True).clamp_min(EPS)
+    return x / norm, norm
 
 
 class UnrolledEMFunction(torch.autograd.Function):
     """``(mu(T), Z(T)) = unrolled_em(X, mu(0), T, ...)`` with an analytic
-    backward to X and mu(0)."""
+    backward to X and mu(0).
+
+    Saved per iteration: mu(t-1) (C x K), Zn(t) (the column-normalised
+    responsibilities, B x N x K) and its column masses, and the unit
+    vectors and norms of the N-step (C x K); Z(t) is Zn(t) times the masses.
+    """
 
     @staticmethod
     def forward(ctx, feats: Tensor, bases: Tensor, num_stages: int,
@@ -60,80 +69,96 @@ class UnrolledEMFunction(torch.autograd.Function):
                 normalize_bases: bool, mixing: str) -> Tuple[Tensor, Tensor]:
         """Args: X (B, C, N), mu(0) (B|1, C, K), T, eta, beta,
         normalise, mixing. Returns mu(T) (B, C, K) and Z(T) (B, N, K)."""
-        prevs: List[Tensor] = []
-        resps: List[Tensor] = []
-        hats: List[Tensor] = []
+        eta = step_size
+        unit_mix = normalize_bases and mixing == 'unit' and eta != 1.0
+        saved: List[Tensor] = []
         mu = bases
         resp = None
+        # (B, N, C): a view
+        feats_t = feats.transpose(1, 2)
         for _ in range(num_stages):
-            resp = e_step(
-                feats, mu, inv_temperature, gaussian_bias=not normalize_bases)
-            hat = m_step(feats, resp)
-            prevs.append(mu)
-            resps.append(resp)
-            hats.append(hat)
-            mu = highway_step(mu, hat, step_size, normalize_bases, mixing)
-        ctx.save_for_backward(feats, *prevs, *resps, *hats)
-        ctx.settings = (num_stages, step_size, inv_temperature,
-                        normalize_bases, mixing, bases.shape)
+            # E-step (as highway_em.e_step)
+            logits = torch.matmul(feats_t, mu)
+            if not normalize_bases:
+                logits = logits - 0.5 * (mu * mu).sum(dim=1, keepdim=True)
+            if inv_temperature != 1.0:
+                logits = logits * inv_temperature
+            resp = torch.softmax(logits, dim=2)
+            # M-step (as highway_em.m_step)
+            mass = resp.norm(p=1, dim=1, keepdim=True).clamp_min(EPS)
+            resp_n = resp / mass
+            hat = torch.matmul(feats, resp_n)
+            # N-step (as highway_em.highway_step)
+            v, v_norm = _normalize(hat) if unit_mix else (hat, None)
+            mixed = v if eta == 1.0 else (1.0 - eta) * mu + eta * v
+            if normalize_bases:
+                new, new_norm = _normalize(mixed)
+            else:
+                new, new_norm = mixed, None
+            saved += [mu, resp_n, mass, v, new]
+            saved += [v_norm] if unit_mix else []
+            saved += [new_norm] if normalize_bases else []
+            mu = new
+        ctx.save_for_backward(feats, *saved)
+        ctx.settings = (num_stages, eta, inv_temperature, normalize_bases,
+                        unit_mix, bases.shape)
         return mu, resp
 
     @staticmethod
     def backward(ctx, grad_mu: Tensor, grad_resp: Tensor):
-        num_stages, eta, beta, normalize, mixing, shape0 = ctx.settings
-        saved = ctx.saved_tensors
-        feats = saved[0]
-        prevs = saved[1:1 + num_stages]
-        resps = saved[1 + num_stages:1 + 2 * num_stages]
-        hats = saved[1 + 2 * num_stages:]
-        grad_x = torch.zeros_like(feats)
-        g_mu = grad_mu if grad_mu is not None else torch.zeros_like(hats[-1])
+        num_stages, eta, beta, normalize, unit_mix, shape0 = ctx.settings
+        feats, *saved = ctx.saved_tensors
+        per = 5 + int(unit_mix) + int(normalize)
+        feats_t = feats.transpose(1, 2)
+        grad_x = None
+        g_mu = grad_mu
         for t in range(num_stages - 1, -1, -1):
-            prev, resp, hat = prevs[t], resps[t], hats[t]
-            # N-step
-            if normalize:
+            mu, resp_n, mass, v, new, *norms = saved[t * per:(t + 1) * per]
+            v_norm = norms[0] if unit_mix else None
+            new_norm = norms[-1] if normalize else None
+            g_prev = None
+            if g_mu is None:  # only Z(T) was used
+                g_hat = None
+            else:
+                g_mixed = _unit_backward(new, new_norm,
+                                         g_mu) if normalize else g_mu
                 if eta == 1.0:
-                    g_hat = _l2norm_backward(hat, g_mu)
-                    g_prev = None
+                    g_hat = g_mixed
                 else:
-                    unit = mixing == 'unit'
-                    v = hat / hat.norm(
-                        dim=1, keepdim=True).clamp_min(EPS) if unit else hat
-                    mixed = (1.0 - eta) * prev + eta * v
-                    g_mixed = _l2norm_backward(mixed, g_mu)
                     g_prev = (1.0 - eta) * g_mixed
                     g_hat = eta * g_mixed
-                    if unit:
-                        g_hat = _l2norm_backward(hat, g_hat)
-            elif eta == 1.0:
-                g_hat, g_prev = g_mu, None
-            else:
-                g_hat, g_prev = eta * g_mu, (1.0 - eta) * g_mu
-            # M-step: mu_hat = X Zn, Zn = Z / max(sum_n Z, eps)
-            mass = resp.sum(dim=1, keepdim=True)  # (B, 1, K)
-            resp_n = resp / mass.clamp_min(EPS)
-            # (B, C, K) @ (B, K, N)
-            grad_x = grad_x + torch.matmul(g_hat, resp_n.transpose(1, 2))
-            # (B, N, C) @ (B, C, K)
-            g_resp_n = torch.matmul(feats.transpose(1, 2), g_hat)
-            g_resp = (g_resp_n - (g_resp_n * resp_n).sum(
-                dim=1, keepdim=True)) / mass.clamp_min(EPS)
-            if t == num_stages - 1 and grad_resp is not None:
-                g_resp = g_resp + grad_resp
+                    if unit_mix:
+                        g_hat = _unit_backward(v, v_norm, g_hat)
+            g_resp = grad_resp if t == num_stages - 1 else None
+            if g_hat is not None:
+                # M-step: mu_hat = X Zn, Zn = Z / mass
+                # dX += dmu_hat Zn^T: (B, C, K) @ (B, K, N)
+                gx = torch.matmul(g_hat, resp_n.transpose(1, 2))
+                grad_x = gx if grad_x is None else grad_x + gx
+                # dZn = X^T dmu_hat: (B, N, C) @ (B, C, K)
+                g_resp_n = torch.matmul(feats_t, g_hat)
+                g_m = (g_resp_n -
+                       (g_resp_n * resp_n).sum(dim=1, keepdim=True)) / mass
+                g_resp = g_m if g_resp is None else g_resp + g_m
+            if g_resp is None:
+                g_mu = g_prev
+                continue
             # E-step: Z = softmax(beta (X^T mu - bias))
+            resp = resp_n * mass
             g_logits = resp * (
                 g_resp - (g_resp * resp).sum(dim=2, keepdim=True))
             if beta != 1.0:
                 g_logits = g_logits * beta
-            # (B|1, C, K) @ (B, K, N)
-            grad_x = grad_x + torch.matmul(prev, g_logits.transpose(1, 2))
-            # (B, C, N) @ (B, N, K)
-            g_prev_e = torch.matmul(feats, g_logits)
+            # dX += mu dlogits^T: (B|1, C, K) @ (B, K, N)
+            gx = torch.matmul(mu, g_logits.transpose(1, 2))
+            grad_x = gx if grad_x is None else grad_x + gx
+            # dmu += X dlogits: (B, C, N) @ (B, N, K)
+            g_e = torch.matmul(feats, g_logits)
             if not normalize:
-                g_prev_e = g_prev_e - prev * g_logits.sum(dim=1, keepdim=True)
-            g_mu = g_prev_e if g_prev is None else g_prev + g_prev_e
-        if g_mu.shape != shape0:  # mu(0) broadcast over the batch
-            g_mu = g_mu.sum(dim=0, keepdim=True)
+                g_e = g_e - mu * g_logits.sum(dim=1, keepdim=True)
+            g_mu = g_e if g_prev is None else g_prev + g_e
+        if g_mu is not None and g_mu.shape != shape0:
+            g_mu = g_mu.sum(dim=0, keepdim=True)  # mu(0) broadcast
         return grad_x, g_mu, None, None, None, None, None
 
 
