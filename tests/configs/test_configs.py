@@ -117,7 +117,15 @@ def _strip_head(cfg):
 HEMNET_CONFIGS = [p for p in CONFIGS if osp.basename(p).startswith('hemnet_')]
 
 
-@pytest.mark.parametrize('path', HEMNET_CONFIGS, ids=_rel)
+def _cpu_recipes_fast(paths):
+    """The CPU recipes (R18-D8) in the fast loop, the GPU configs slow."""
+    return [
+        pytest.param(p, marks=() if '_r18-' in p else pytest.mark.slow)
+        for p in paths
+    ]
+
+
+@pytest.mark.parametrize('path', _cpu_recipes_fast(HEMNET_CONFIGS), ids=_rel)
 def test_every_hemnet_config_has_an_identical_recipe_emanet_twin(path):
     twin = path.replace(
         osp.join('configs', 'hemnet', 'hemnet_'),

@@ -14,10 +14,19 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert {'device', 'torch', 'date', 'repeats'} <= set(data['meta'])
     head = data['head']
     for fig in ('train_step_time', 'inference_time'):
-        assert set(head[fig]) == {'ema', 'hem', 'hem_raw', 'unrolled'}
+        assert set(head[fig]) == {
+            'ema', 'hem', 'hem_raw', 'unrolled', 'f32ema', 'hem_analytic',
+            'hem_one_step', 'hem_implicit'
+        }
         for s in head[fig].values():
             assert {'median', 'min', 'max', 'repeats', 'unit'} <= set(s)
             assert s['min'] <= s['median'] <= s['max']
+    ops = head['op_counts']
+    # EMANet's loop sends nothing back; the analytic backward dispatches
+    # fewer ops than autograd through the same iterations
+    assert ops['f32ema'] == ops['ema']
+    assert ops['hem_analytic']['backward'] < ops['hem']['backward']
+    assert ops['hem_analytic']['forward'] == ops['hem']['forward']
     mem = head['train_memory']
     # EMAHead saves nothing through its no-grad loop; HEMHead saves more
     assert mem['hem']['bytes'] > mem['ema']['bytes'] > 0

@@ -80,7 +80,11 @@ def test_refuse_unsafe_load_variable(monkeypatch, value, refused):
         refuse_unsafe_load_variable()
 
 
-@pytest.mark.parametrize('tool', ['train', 'test', 'infer'])
+@pytest.mark.parametrize('tool', [
+    'train',
+    pytest.param('test', marks=pytest.mark.slow),
+    pytest.param('infer', marks=pytest.mark.slow)
+])
 def test_tools_refuse_to_start_with_the_variable(repo, tool):
     env = dict(os.environ, **{UNSAFE_LOAD_VARIABLE: '1'})
     proc = subprocess.run(

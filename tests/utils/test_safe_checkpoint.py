@@ -265,7 +265,8 @@ print('LOADED', palette.dtype, repr(palette.tolist()))
 """
 
 
-@pytest.mark.parametrize('base_code', ['V8', 'f8'])
+@pytest.mark.parametrize(
+    'base_code', ['V8', pytest.param('f8', marks=pytest.mark.slow)])
 def test_crafted_dtype_with_object_field_is_refused_not_a_crash(
         tmp_path, base_code):
     """A dtype given an object field with flags 0 (the segfault of issue 16,
@@ -343,7 +344,10 @@ class _Call:
 _OBJECT_DTYPES = ['O', [('a', 'O')], '(1,)O', [('a', 'f8'), ('b', 'O')]]
 
 
-@pytest.mark.parametrize('dtype', _OBJECT_DTYPES + ['U2', 'V8'])
+@pytest.mark.parametrize('dtype', [_OBJECT_DTYPES[0]] + [
+    pytest.param(d, marks=pytest.mark.slow)
+    for d in _OBJECT_DTYPES[1:] + ['U2', 'V8']
+])
 def test_ndarray_constructor_refuses_object_dtypes(tmp_path, dtype):
     """Issue 23, item 2: numpy.ndarray((1,), 'O', b'AAAAAAAA') through the
     allow-list built an object array from raw bytes (a segfault when

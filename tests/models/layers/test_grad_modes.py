@@ -128,6 +128,7 @@ def test_implicit_does_not_depend_on_eta_at_convergence():
     torch.testing.assert_close(one, half, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_implicit_is_the_gradient_of_the_converged_map():
     """gradcheck: at a converged forward the implicit backward is the
     derivative of the forward function itself."""
