@@ -8,12 +8,38 @@ the metric (test), and a label of another size than its image fails far
 away. :class:`NamedFileErrorsMixin` turns each into an error that names the
 files (and the value), raised as :class:`BadSampleError`; the tools print
 it as one line.
+
+Two silent misreadings are refused before the files are decoded: a 16-bit
+label PNG holding values above 255 (mmseg casts labels to uint8, so
+256 + c became class c), and an image whose EXIF orientation is not the
+identity (cv2 rotates the image by the tag while mmseg loads its label
+"unchanged": pixels and labels misaligned).
 """
 import os.path as osp
 
 import mmcv
 import numpy as np
 from mmengine.fileio import get
+
+
+def png_bit_depth(path: str) -> int:
+    """The bit depth in a PNG's header (0 when ``path`` is not a PNG)."""
+    with open(path, 'rb') as f:
+        head = f.read(25)
+    if len(head) < 25 or head[:8] != b'\x89PNG\r\n\x1a\n':
+        return 0
+    return head[24]
+
+
+def exif_orientation(path: str) -> int:
+    """The EXIF orientation tag of an image (1, the identity, when it has
+    none or is not readable by PIL)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(0x0112, 1) or 1)
+    except (OSError, ValueError, SyntaxError):
+        return 1
 
 
 def _unreadable(path: str) -> bool:
@@ -76,10 +102,36 @@ class NamedFileErrorsMixin:
                 f'[0, {num_classes}) and not the ignore index '
                 f'{self.ignore_index}')
 
+    def _check_files(self, results: dict) -> None:
+        """Before decoding: no 16-bit label with values above 255, no
+        rotated image with a label (see the module doc)."""
+        seg_path = results.get('seg_map_path')
+        img_path = results.get('img_path')
+        if not seg_path or not osp.isfile(seg_path):
+            return
+        if png_bit_depth(seg_path) == 16:
+            seg = mmcv.imfrombytes(
+                get(seg_path), flag='unchanged', backend='pillow')
+            if seg is not None and seg.max() > 255:
+                raise BadSampleError(
+                    f'{type(self).__name__}: label {seg_path} is a 16-bit '
+                    f'PNG holding {int(seg.max())}: labels are read as '
+                    '8-bit (a value 256 + c would become class c); save it '
+                    'as 8-bit with values in [0, 255]')
+        if img_path and osp.isfile(img_path):
+            orientation = exif_orientation(img_path)
+            if orientation != 1:
+                raise BadSampleError(
+                    f'{type(self).__name__}: image {img_path} has EXIF '
+                    f'orientation {orientation}: it would be loaded rotated '
+                    f'while its label {seg_path} is not; save it with its '
+                    'pixels rotated and the tag removed (orientation 1)')
+
     def _run_pipeline(self, idx: int):
         """``Compose.__call__``, checking the label as soon as a transform
         has loaded it."""
         results = self.get_data_info(idx)
+        self._check_files(results)
         checked = False
         for transform in self.pipeline.transforms:
             results = transform(results)

@@ -1,0 +1,66 @@
+"""Labels and images that would be misread silently are refused before
+decoding (issue 23, item 9)."""
+import glob
+import os.path as osp
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from mmcv.transforms import LoadImageFromFile
+from mmseg.datasets.transforms import LoadAnnotations
+from PIL import Image
+
+import hemnet_mmseg  # noqa: F401
+from hemnet_mmseg.datasets import BadSampleError, ToyShapesDataset
+from hemnet_mmseg.datasets.toy_shapes_generator import generate
+
+
+@pytest.fixture()
+def toy(tmp_path):
+    root = str(tmp_path / 'toy')
+    generate(root, num_train=2, num_val=2, size=32, seed=0)
+    return root
+
+
+def _dataset(root):
+    return ToyShapesDataset(
+        data_root=root,
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        generate=None,
+        pipeline=[
+            dict(type=LoadImageFromFile),
+            dict(type=LoadAnnotations)
+        ])
+
+
+def test_intact_samples_load(toy):
+    ds = _dataset(toy)
+    assert ds[0]['gt_seg_map'].shape == (32, 32)
+
+
+def test_16_bit_label_above_255_is_refused(toy):
+    label = sorted(glob.glob(osp.join(toy, 'ann_dir', 'val', '*.png')))[0]
+    seg = cv2.imread(label, cv2.IMREAD_UNCHANGED).astype(np.uint16)
+    seg[0, 0] = 256 + 1  # was read as class 1 after the uint8 cast
+    cv2.imwrite(label, seg)
+    with pytest.raises(BadSampleError, match='16-bit PNG holding 257'):
+        _dataset(toy)[0]
+
+
+def test_16_bit_label_within_8_bits_loads(toy):
+    label = sorted(glob.glob(osp.join(toy, 'ann_dir', 'val', '*.png')))[0]
+    seg = cv2.imread(label, cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(label, seg.astype(np.uint16))
+    np.testing.assert_array_equal(_dataset(toy)[0]['gt_seg_map'], seg)
+
+
+def test_rotated_image_is_refused(toy, tmp_path):
+    img = sorted(glob.glob(osp.join(toy, 'img_dir', 'val', '*.png')))[0]
+    shutil.copy(img, tmp_path / 'plain.png')
+    pil = Image.open(tmp_path / 'plain.png')
+    exif = pil.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    pil.save(img, exif=exif)
+    with pytest.raises(BadSampleError, match='EXIF orientation 6'):
+        _dataset(toy)[0]
