@@ -28,10 +28,8 @@ def _dataset(root):
         data_root=root,
         data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
         generate=None,
-        pipeline=[
-            dict(type=LoadImageFromFile),
-            dict(type=LoadAnnotations)
-        ])
+        pipeline=[dict(type=LoadImageFromFile),
+                  dict(type=LoadAnnotations)])
 
 
 def test_intact_samples_load(toy):
