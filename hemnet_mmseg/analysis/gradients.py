@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 
 from torch import Tensor
 
+from hemnet_mmseg.models.layers.hem_module import resolve_grad_mode
 from .em_trace import EMTrace, find_hem_module, trace_em
 from .sources import HeadAndBatch
 
@@ -35,8 +36,8 @@ def em_gradients(src: HeadAndBatch, **settings) -> Dict:
     head = src.head
     unit = find_hem_module(head)
     if 'backprop_em' in settings:  # the older alias of grad_mode
-        settings['grad_mode'] = 'unrolled' if settings.pop('backprop_em') \
-            else 'none'
+        settings['grad_mode'] = resolve_grad_mode(
+            settings.pop('grad_mode', None), settings.pop('backprop_em'))
     for name, value in settings.items():
         if name not in unit.SETTINGS:
             raise ValueError(f'{name} is not an EM setting of HEMModule '
