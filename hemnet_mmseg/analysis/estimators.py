@@ -99,12 +99,9 @@ def head_gradients(src: HeadAndBatch, **settings) -> Dict:
         implicit=dict(unit.adjoint_stats))
 
 
-def forward_residual(src: HeadAndBatch,
-                     num_stages: int,
-                     inv_temperature: float,
-                     step_size: float = 1.0) -> float:
-    """``max |mu(T) - mu(T-1)|`` of the head's EM on its inputs: how far
-    the forward is from a fixed point after T iterations."""
+def unit_input(src: HeadAndBatch) -> Tensor:
+    """X, the EM unit's input on the head's batch, (B, C, N), float32 (one
+    no-grad forward of the head; it depends on neither T nor beta)."""
     head = src.head
     unit = find_hem_module(head)
     seen: Dict[str, Tensor] = {}
@@ -115,9 +112,20 @@ def forward_residual(src: HeadAndBatch,
             head([x.detach() for x in src.inputs])
     finally:
         handle.remove()
-    from hemnet_mmseg.models.layers import unrolled_em
     x = seen['x']
-    flat = x.reshape(x.shape[0], x.shape[1], -1).float()
+    return x.reshape(x.shape[0], x.shape[1], -1).float()
+
+
+def forward_residual(src: HeadAndBatch,
+                     flat: Tensor,
+                     num_stages: int,
+                     inv_temperature: float,
+                     step_size: float = 1.0) -> float:
+    """``max |mu(T) - mu(T-1)|`` of the head's EM on its unit input
+    ``flat`` (:func:`unit_input`): how far the forward is from a fixed
+    point after T iterations."""
+    unit = find_hem_module(src.head)
+    from hemnet_mmseg.models.layers import unrolled_em
     with torch.no_grad():
         res = unrolled_em(
             flat,
@@ -132,12 +140,12 @@ def forward_residual(src: HeadAndBatch,
     return float((hist[-1] - hist[-2]).abs().max())
 
 
-def _rows(src: HeadAndBatch, ref, beta: float, num_stages: int,
+def _rows(src: HeadAndBatch, flat: Tensor, ref, beta: float, num_stages: int,
           etas: Iterable[float], keep: Dict) -> List[Dict]:
     """One row per eta and mode at one T; cosines to ``ref`` (None when
     there is no converged reference) and to the unrolled gradient."""
     rows = []
-    residual = forward_residual(src, num_stages, beta)
+    residual = forward_residual(src, flat, num_stages, beta)
     for eta in etas:
         unrolled = None
         for mode in MODES:
@@ -204,6 +212,7 @@ def compare_estimators(src: HeadAndBatch,
     keep = {k: getattr(unit, k) for k in unit.SETTINGS if k != 'backprop_em'}
     refs: List[Dict] = []
     rows: List[Dict] = []
+    flat = unit_input(src)
     try:
         for beta in inv_temperatures:
             ref = head_gradients(
@@ -214,7 +223,7 @@ def compare_estimators(src: HeadAndBatch,
                 inv_temperature=beta,
                 implicit_iters=ref_iters,
                 implicit_tol=ref_tol)
-            residual = forward_residual(src, ref_stages, beta)
+            residual = forward_residual(src, flat, ref_stages, beta)
             change = ref['implicit'].get('change', float('inf'))
             converged = bool(residual <= ref_residual and change <= ref_tol
                              and torch.isfinite(ref['dx']).all())
@@ -230,7 +239,7 @@ def compare_estimators(src: HeadAndBatch,
                     dw_norm=float(ref['dw'].norm()),
                     loss=ref['loss']))
             for num_stages in stages:
-                rows += _rows(src, ref if converged else None, beta,
+                rows += _rows(src, flat, ref if converged else None, beta,
                               num_stages, etas, keep)
     finally:
         for name, value in keep.items():
