@@ -8,6 +8,7 @@ DDP with ``device_ids=[LOCAL_RANK]`` and mmseg's runtime asks for ``nccl``.
 Runner is built (the Runner then skips its own ``init_dist``) and sets
 ``model_wrapper_cfg.device_ids=None``.
 """
+import gc
 import os
 import os.path as osp
 import signal
@@ -75,14 +76,24 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
 
 
 def close_distributed() -> None:
-    """Destroy the default process group, if any, before the interpreter
-    exits. Left to finalisation, gloo's worker threads can abort a finished
-    run (SIGABRT, "terminate called without an active exception",
-    pytorch/pytorch#190489; seen here once in a two-process CPU training).
-    Local teardown only: no collective, so it cannot hang on a lost rank."""
+    """Tear the default process group down, if any, before the interpreter
+    exits.
+
+    ``destroy_process_group`` only drops ``torch.distributed``'s own
+    reference: the runner's ``DistributedDataParallel`` reducer (and its
+    last ``Work``) still hold the group, through the reference cycles of the
+    runner, until finalisation, where gloo's worker threads can abort a
+    finished run (SIGABRT, "terminate called without an active exception";
+    pytorch/pytorch#179291 describes the mechanism; seen here in CI in a
+    two-process CPU training whose run had already ended). So the cycles
+    are collected first, while the interpreter is whole, and the group dies
+    inside ``destroy_process_group``. Local teardown only: no collective,
+    so it cannot hang on a lost rank."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def add_cfg_options(parser) -> None:

@@ -32,6 +32,8 @@ class FiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is None:
             return
+        if hasattr(loss, 'detach'):
+            loss = loss.detach()
         value = float(loss)
         if not math.isfinite(value):
             raise UserError(
