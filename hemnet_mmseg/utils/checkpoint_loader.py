@@ -27,6 +27,7 @@ torch 2.6 unless that variable is set); a process that never imports
 import ast
 import os
 import os.path as osp
+import pickle
 from typing import Any, Optional
 
 import torch
@@ -80,6 +81,32 @@ def strip_stored_config(checkpoint: Any) -> Any:
     return checkpoint
 
 
+class RefusedCheckpointError(UserError, pickle.UnpicklingError):
+    """The weights-only loader refused what a checkpoint asks for; a
+    :class:`UserError` (one line from the tools) and still the
+    ``UnpicklingError`` torch raises."""
+
+
+class DamagedCheckpointError(UserError, RuntimeError):
+    """``torch.load`` could not read a checkpoint's records."""
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _weights_only_reason(err: Exception) -> str:
+    """The line of torch's weights-only message that says what was refused
+    (not its advice to load with ``weights_only=False``)."""
+    advice = ('Weights only load failed', 'Check the documentation')
+    for line in str(err).splitlines():
+        line = line.strip()
+        if line and not line.startswith(advice):
+            return line
+    return _first_line(err)
+
+
 def load_from_local_weights_only(filename: str, map_location=None) -> Any:
     """MMEngine's ``load_from_local``, weights-only and config-free.
 
@@ -93,14 +120,26 @@ def load_from_local_weights_only(filename: str, map_location=None) -> Any:
 
     Raises:
         FileNotFoundError: no such file (MMEngine's message).
-        pickle.UnpicklingError: the file asks for anything a genuine
-            checkpoint does not hold.
+        RefusedCheckpointError: the file asks for anything a genuine
+            checkpoint does not hold (a ``pickle.UnpicklingError``).
+        DamagedCheckpointError: torch cannot read the file's records (a
+            ``RuntimeError``).
+        Both are :class:`UserError`: one line from the tools.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    checkpoint = torch.load(
-        filename, map_location=map_location, weights_only=True)
+    try:
+        checkpoint = torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RefusedCheckpointError(
+            f'checkpoint {filename} was refused by the weights-only loader '
+            f'and not loaded: {_weights_only_reason(err)}') from err
+    except (RuntimeError, EOFError, ValueError) as err:
+        # a zip record whose size lies (CRCs off), a truncated pickle
+        raise DamagedCheckpointError(f'checkpoint {filename} cannot be read: '
+                                     f'{_first_line(err)}') from err
     return strip_stored_config(checkpoint)
 
 

@@ -2,6 +2,8 @@
 and 3): every local file MMEngine loads goes through it, with
 ``weights_only=True`` passed explicitly and the stored config stripped."""
 import os
+import pickle
+import struct
 import subprocess
 import sys
 
@@ -63,9 +65,50 @@ def test_unsafe_load_variable_cannot_switch_weights_only_off(
     path = tmp_path / 'payload.pth'
     torch.save(dict(x=_Reduce(os.system, f'touch {marker}')), str(path))
     monkeypatch.setenv(UNSAFE_LOAD_VARIABLE, '1')
-    with pytest.raises(Exception, match='(?i)weights only'):
+    with pytest.raises(pickle.UnpicklingError, match='weights-only loader'):
         _load_checkpoint(str(path), map_location='cpu')
     assert not marker.exists()
+
+
+def test_refused_checkpoint_is_one_user_error_line(tmp_path):
+    """Issue 23, item 11: test and infer printed torch's UnpicklingError
+    traceback, whose text advises loading with ``weights_only=False``."""
+    path = tmp_path / 'payload.pth'
+    torch.save(dict(x=_Reduce(os.system, 'true')), str(path))
+    with pytest.raises(UserError) as err:
+        _load_checkpoint(str(path), map_location='cpu')
+    assert isinstance(err.value, pickle.UnpicklingError)
+    text = str(err.value)
+    assert '\n' not in text and str(path) in text
+    assert 'posix.system' in text and 'weights_only' not in text
+
+
+def test_record_of_a_lying_size_is_one_user_error_line(tmp_path):
+    """Issue 23, item 11: a zip entry whose size lies, written without
+    CRC-32s (so the file check cannot see it), raised torch's RuntimeError
+    with a traceback."""
+    path = tmp_path / 'lying.pth'
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save(dict(w=torch.zeros(1000, dtype=torch.uint8)), str(path))
+    finally:
+        torch.serialization.set_crc32_options(True)
+    data = bytearray(path.read_bytes())
+    at = data.find(b'PK\x01\x02')  # central directory entries
+    while at != -1:
+        name_len = struct.unpack_from('<H', data, at + 28)[0]
+        name = bytes(data[at + 46:at + 46 + name_len])
+        if name.endswith(b'/data/0'):
+            csize, usize = struct.unpack_from('<II', data, at + 20)
+            struct.pack_into('<II', data, at + 20, csize + 64, usize + 64)
+            break
+        at = data.find(b'PK\x01\x02', at + 4)
+    assert at != -1
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match='cannot be read: record size') as err:
+        _load_checkpoint(str(path), map_location='cpu')
+    assert isinstance(err.value, RuntimeError)
+    assert '\n' not in str(err.value) and str(path) in str(err.value)
 
 
 @pytest.mark.parametrize('value,refused', [('1', True), ('true', True),
