@@ -21,6 +21,8 @@ import mmcv
 import numpy as np
 from mmengine.fileio import get
 
+from ..utils.errors import UserError
+
 
 def png_bit_depth(path: str) -> int:
     """The bit depth in a PNG's header (0 when ``path`` is not a PNG)."""
@@ -55,6 +57,18 @@ class BadSampleError(ValueError):
     """A sample the model cannot use; the message names its files."""
 
 
+class MissingDataError(UserError, FileNotFoundError):
+    """A data folder is missing or holds no images; the tools print it as
+    one line."""
+
+
+def _summary(err: Exception) -> str:
+    """``Type: message`` on one line (cv2's messages end in a newline)."""
+    text = ' '.join(line.strip() for line in str(err).splitlines()
+                    if line.strip())
+    return f'{type(err).__name__}: {text}'
+
+
 class NamedFileErrorsMixin:
     """Mixin for ``BaseSegDataset`` subclasses.
 
@@ -63,11 +77,11 @@ class NamedFileErrorsMixin:
     DATA_HINT = ''
 
     def _check_data_root(self) -> None:
-        """Raise ``FileNotFoundError`` naming a missing data folder."""
+        """Raise :class:`MissingDataError` naming a missing data folder."""
         for key in ('img_path', 'seg_map_path'):
             folder = self.data_prefix.get(key)
             if folder and not osp.isdir(folder):
-                raise FileNotFoundError(
+                raise MissingDataError(
                     f'{type(self).__name__}: data folder not found: {folder} '
                     f'(data_root={self.data_root!r}). {self.DATA_HINT}')
 
@@ -75,7 +89,7 @@ class NamedFileErrorsMixin:
         self._check_data_root()
         data_list = super().load_data_list()
         if not data_list:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f'{type(self).__name__}: no images with suffix '
                 f'{self.img_suffix!r} in {self.data_prefix.get("img_path")}. '
                 f'{self.DATA_HINT}')
@@ -87,6 +101,12 @@ class NamedFileErrorsMixin:
         is the image's original size (``ori_shape``), whatever resizing
         the pipeline does before or after."""
         seg = results['gt_seg_map']
+        if seg.ndim != 2:
+            raise BadSampleError(
+                f'{type(self).__name__}: label {results["seg_map_path"]} '
+                f'has shape {tuple(seg.shape)}: a label is one channel of '
+                'class indices (H, W); save it as a single-channel '
+                '(grayscale or palette) PNG')
         ori = results.get('ori_shape')
         if ori is not None and tuple(seg.shape[:2]) != tuple(ori[:2]):
             raise BadSampleError(
@@ -158,4 +178,4 @@ class NamedFileErrorsMixin:
             raise BadSampleError(
                 f'{type(self).__name__}: cannot read '
                 f'{" and ".join(bad)} (sample {idx}): not a readable image '
-                f'file ({type(err).__name__}: {err})') from err
+                f'file ({_summary(err)})') from err

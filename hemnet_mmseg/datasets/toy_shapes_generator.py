@@ -36,6 +36,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..utils.errors import UserError
+
 CLASSES = ('background', 'stripes-calm', 'checker-calm', 'stripes-rough',
            'checker-rough')
 PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25],
@@ -99,9 +101,17 @@ def generate(root: str,
     """Write the data set under ``root`` (atomically); return ``root``.
 
     Existing data with a ``meta.json`` is kept as it is.
+
+    Raises:
+        UserError: ``root`` is a file, or a folder that holds files but no
+            ``meta.json`` (something else than this data set).
     """
     if osp.isfile(osp.join(root, META_FILE)):
         return root
+    if osp.exists(root) and (not osp.isdir(root) or os.listdir(root)):
+        raise UserError(
+            f'toy data root {root} exists and is not a toy shapes data set '
+            f'(no {META_FILE}); point data_root at a new or empty folder')
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix='.toy_shapes_', dir=parent)
@@ -145,7 +155,10 @@ def main(argv: Optional[list] = None) -> None:
         parser.add_argument(
             f'--{key.replace("_", "-")}', type=int, default=value)
     args = parser.parse_args(argv)
-    generate(args.root, args.num_train, args.num_val, args.size, args.seed)
+    try:
+        generate(args.root, args.num_train, args.num_val, args.size, args.seed)
+    except UserError as err:
+        parser.exit(2, f'{parser.prog}: error: {err}\n')
     print(f'toy shapes data set at {osp.abspath(args.root)}')
 
 

@@ -1,6 +1,7 @@
 """Labels and images that would be misread silently are refused before
 decoding (issue 23, item 9)."""
 import glob
+import os
 import os.path as osp
 import shutil
 
@@ -12,7 +13,8 @@ from mmseg.datasets.transforms import LoadAnnotations
 from PIL import Image
 
 import hemnet_mmseg  # noqa: F401
-from hemnet_mmseg.datasets import BadSampleError, ToyShapesDataset
+from hemnet_mmseg.datasets import (BadSampleError, MissingDataError,
+                                   ToyShapesDataset)
 from hemnet_mmseg.datasets.toy_shapes_generator import generate
 
 
@@ -62,3 +64,40 @@ def test_rotated_image_is_refused(toy, tmp_path):
     pil.save(img, exif=exif)
     with pytest.raises(BadSampleError, match='EXIF orientation 6'):
         _dataset(toy)[0]
+
+
+# Issue 23, item 11: each of these ended in a traceback from deep inside
+# mmseg, cv2 or the metric.
+
+
+def test_empty_image_folder_is_a_user_error(toy):
+    from hemnet_mmseg.utils import UserError
+    for name in glob.glob(osp.join(toy, 'img_dir', 'val', '*.png')):
+        os.remove(name)
+    with pytest.raises(UserError, match="no images with suffix '.png' in") \
+            as err:
+        _dataset(toy)
+    assert isinstance(err.value, (MissingDataError, FileNotFoundError))
+    assert osp.join(toy, 'img_dir', 'val') in str(err.value)
+
+
+def test_rgb_label_is_refused_with_its_shape(toy):
+    """An RGB label passed as (H, W, 3) to IoUMetric: IndexError there."""
+    label = sorted(glob.glob(osp.join(toy, 'ann_dir', 'val', '*.png')))[0]
+    seg = cv2.imread(label, cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(label, np.stack([seg] * 3, -1))
+    with pytest.raises(
+            BadSampleError,
+            match=r'has shape \(32, 32, 3\): a '
+            'label is one channel') as err:
+        _dataset(toy)[0]
+    assert label in str(err.value)
+
+
+def test_zero_byte_image_message_keeps_the_file_name(toy):
+    """cv2's message ends in a newline; the tools printed only ')'."""
+    img = sorted(glob.glob(osp.join(toy, 'img_dir', 'val', '*.png')))[0]
+    open(img, 'wb').close()
+    with pytest.raises(BadSampleError) as err:
+        _dataset(toy)[0]
+    assert '\n' not in str(err.value) and img in str(err.value)

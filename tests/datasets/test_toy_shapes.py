@@ -54,3 +54,20 @@ def test_dataset_generates_on_first_use(tmp_path):
         generate=dict(num_train=2, num_val=3, size=32),
         pipeline=[])
     assert len(ds) == 3 and (root / 'meta.json').is_file()
+
+
+def test_root_holding_other_files_is_refused(tmp_path):
+    """Issue 23, item 11: an OSError traceback from os.rename before."""
+    import pytest
+
+    from hemnet_mmseg.utils import UserError
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'notes.txt').write_text('mine')
+    with pytest.raises(UserError, match=f'{other} exists and is not a toy'):
+        generate(str(other), num_train=1, num_val=1, size=16)
+    assert os.listdir(other) == ['notes.txt']
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('.toy')]
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    assert generate(str(empty), num_train=1, num_val=1, size=16) == str(empty)
