@@ -14,11 +14,11 @@ from typing import Optional, Tuple
 
 import cv2
 import mmcv
-import torch
 
 from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
-                                check_state_dict_keys, load_config)
-from .common import check_output_file, run_main
+                                check_state_dict_keys, load_config,
+                                load_from_local_weights_only)
+from .common import check_device, check_output_file, run_main
 
 #: default --max-pixels: 4096 x 4096 after the test-time resize
 MAX_PIXELS = 4096 * 4096
@@ -73,6 +73,34 @@ def test_time_size(cfg, height: int, width: int) -> Tuple[int, int]:
     return height, width
 
 
+def image_size(path: str) -> Tuple[int, int]:
+    """(H, W) of an image read from its header, without decoding the
+    pixels (a 20000x20000 PNG of 389 KB decodes to 1.2 GB); with an EXIF
+    rotation by 90 degrees applied, as the decoder will. A
+    :class:`UserError` naming the file when it is missing, empty or not an
+    image."""
+    from PIL import Image
+    if not osp.isfile(path):
+        raise UserError(f'image not found: {path}')
+    if osp.getsize(path) == 0:
+        raise UserError(f'image is empty (0 bytes): {path}')
+    bomb_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the size is what we want to read
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            # Pillow decodes a whole PNG to look for its EXIF chunk: read
+            # the tag only where it precedes the pixels
+            orientation = int(img.getexif().get(0x0112, 1)
+                              or 1) if (img.format in ('JPEG', 'MPO', 'TIFF',
+                                                       'WEBP')) else 1
+    except Exception as err:  # PIL's errors on a damaged or unknown file
+        raise UserError(f'not a readable image: {path} ({err})') from err
+    finally:
+        Image.MAX_IMAGE_PIXELS = bomb_limit
+    return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+
+
 def read_image(path: str):
     """The image as BGR uint8; a :class:`UserError` naming the file."""
     if not osp.isfile(path):
@@ -100,23 +128,29 @@ def main(argv: Optional[list] = None) -> str:
     if not cv2.haveImageWriter(args.out):
         raise UserError(f'--out {args.out}: cv2 cannot write this file '
                         'type; use .png (or .jpg)')
+    device = check_device(args.device)
     cfg = load_config(args.config)
     check_checkpoint_file(args.checkpoint)
-    img = read_image(args.img)
-    h, w = test_time_size(cfg, *img.shape[:2])
+    height, width = image_size(args.img)
+    h, w = test_time_size(cfg, height, width)
     if h * w > args.max_pixels:
         raise UserError(
-            f'image {args.img} is {img.shape[1]}x{img.shape[0]}, '
+            f'image {args.img} is {width}x{height}, '
             f'{w}x{h} = {h * w} pixels after the test-time resize, over '
             f'--max-pixels {args.max_pixels}; memory grows with the pixel '
             'count: raise --max-pixels to run it anyway')
-    model = init_model(cfg, args.checkpoint, device=args.device)
+    img = read_image(args.img)
+    model = init_model(cfg, args.checkpoint, device=device)
     if not args.allow_mismatched_keys:
-        ckpt = torch.load(
-            args.checkpoint, map_location='cpu', weights_only=True)
+        ckpt = load_from_local_weights_only(
+            args.checkpoint, map_location='cpu')
         check_state_dict_keys(model, ckpt.get('state_dict', ckpt),
                               args.checkpoint)
     result = inference_model(model, img)
+    # mmseg's visualiser indexes a numpy mask with the label map; a torch
+    # tensor of one element indexes as the integer 0 or 1 (IndexError on a
+    # 1x1 image), a numpy array as a boolean mask
+    result.pred_sem_seg.data = result.pred_sem_seg.data.cpu().numpy()
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     show_result_pyplot(
         model,
