@@ -37,10 +37,14 @@ warnings.filterwarnings(
 def one_line(err: Exception) -> str:
     """The message of an error, on one line. An error raised in a
     DataLoader worker arrives wrapped with the worker's traceback; its last
-    line is the original ``<module>.<Class>: message``."""
+    line is the original ``<module>.<Class>: message``. Any other message
+    of several lines (cv2's end in a newline) is joined with spaces."""
     text = str(err).strip()
     if '\n' not in text:
         return text
+    if 'Traceback (most recent call last)' not in text:
+        return ' '.join(line.strip() for line in text.splitlines()
+                        if line.strip())
     last = text.splitlines()[-1]
     name = f'{type(err).__name__}: '
     return last.split(name, 1)[1] if name in last else last
@@ -163,6 +167,46 @@ def check_data_roots(cfg: Config, loaders) -> None:
                 f'--cfg-options {loader}.dataset.data_root=PATH')
 
 
+def _heads(model_cfg):
+    """Yield ``(name, head config)`` for the decode and auxiliary heads."""
+    for key in ('decode_head', 'auxiliary_head'):
+        heads = (model_cfg or {}).get(key)
+        if isinstance(heads, dict):
+            heads = [heads]
+        for i, head in enumerate(heads or []):
+            name = f'model.{key}' + (f'[{i}]' if len(heads) > 1 else '')
+            yield name, head
+
+
+def check_num_classes(cfg: Config, loaders) -> None:
+    """Every head predicts as many classes as every data set has.
+
+    With fewer, labels of the missing classes fail deep in the metric or
+    count as errors without a word; with more, the metric averages over
+    classes that do not exist.
+
+    Raises:
+        UserError: naming the head, its ``num_classes``, the data set and
+            its classes.
+    """
+    from mmseg.registry import DATASETS
+    for loader in loaders:
+        for ds in _datasets((cfg.get(loader) or {}).get('dataset')):
+            cls = DATASETS.get(ds.get('type')) or object
+            classes = (ds.get('metainfo') or {}).get('classes') or getattr(
+                cls, 'METAINFO', {}).get('classes')
+            if not classes:
+                continue
+            for name, head in _heads(cfg.get('model')):
+                num = head.get('num_classes')
+                if num is not None and num != len(classes):
+                    raise UserError(
+                        f'{name}.num_classes={num} but {loader}.dataset '
+                        f'({ds.get("type")}) has {len(classes)} classes '
+                        f'({", ".join(map(str, classes))}); set '
+                        f'--cfg-options {name}.num_classes={len(classes)}')
+
+
 def _inside(path: str, folder: str) -> bool:
     path, folder = osp.realpath(path), osp.realpath(folder)
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
@@ -207,12 +251,46 @@ def check_output_dir(out: str, cfg: Config, loader: str,
 
 def set_work_dir(cfg: Config, config_path: str,
                  work_dir: Optional[str]) -> None:
-    """``--work-dir``, else the config's, else ``./work_dirs/<config>``."""
+    """``--work-dir``, else the config's, else ``./work_dirs/<config>``.
+
+    Raises:
+        UserError: the work dir, or a folder above it, is a file.
+    """
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config_path))[0])
+    path = osp.abspath(cfg.work_dir)
+    while not osp.exists(path) and osp.dirname(path) != path:
+        path = osp.dirname(path)
+    if not osp.isdir(path):
+        raise UserError(f'work dir {cfg.work_dir}: {path} is a file, not a '
+                        'folder; choose another --work-dir')
+
+
+def check_device(device: str) -> str:
+    """A ``--device`` this machine has: ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Raises:
+        UserError: not a device name, or a CUDA device this machine lacks.
+    """
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UserError(f'--device {device}: not a device; expected cpu, '
+                        'cuda or cuda:N') from None
+    if parsed.type == 'cuda':
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f'--device {device}: this machine has no CUDA '
+                            'device; use --device cpu')
+        if parsed.index is not None and parsed.index >= count:
+            raise UserError(f'--device {device}: this machine has {count} '
+                            f'CUDA device(s), cuda:0 to cuda:{count - 1}')
+    elif parsed.type != 'cpu':
+        raise UserError(f'--device {device}: expected cpu, cuda or cuda:N')
+    return device
 
 
 #: the plugin's hooks that every run through its tools gets
@@ -249,9 +327,45 @@ def build_runner(cfg: Config):
     return Runner.from_cfg(cfg)
 
 
+def check_launcher_env() -> None:
+    """torchrun's variables, checked before a process group waits on them.
+
+    Raises:
+        UserError: one of ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
+            ``MASTER_PORT`` is missing, a number is not an integer, the port
+            is outside [1, 65535], or ``RANK`` is outside
+            [0, ``WORLD_SIZE``) (the group would wait for ranks that never
+            come: a hang, not an error).
+    """
+    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if var not in os.environ:
+            raise UserError(f'--launcher pytorch needs ${var}: start with '
+                            'torchrun (tools/dist_train.sh)')
+    values = {}
+    for var, low, high in (('RANK', 0, None), ('WORLD_SIZE', 1, None),
+                           ('MASTER_PORT', 1, 65535), ('LOCAL_RANK', 0, None)):
+        text = os.environ.get(var)
+        if text is None:
+            continue
+        try:
+            values[var] = int(text)
+        except ValueError:
+            values[var] = None
+        value = values[var]
+        if value is None or value < low or (high is not None and value > high):
+            allowed = f'[{low}, {high}]' if high else f'>= {low}'
+            raise UserError(f'${var}={text}: expected an integer {allowed}')
+    if values['RANK'] >= values['WORLD_SIZE']:
+        raise UserError(f'$RANK={values["RANK"]} is outside the world of '
+                        f'$WORLD_SIZE={values["WORLD_SIZE"]} processes '
+                        f'(ranks 0 to {values["WORLD_SIZE"] - 1})')
+
+
 def setup_launcher(cfg: Config, launcher: str) -> None:
     """Record the launcher; without CUDA, make it work on ``gloo``."""
     cfg.launcher = launcher
+    if launcher == 'pytorch':
+        check_launcher_env()
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
@@ -261,12 +375,9 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
 
 
 def setup_cpu_distributed(cfg: Config) -> None:
-    """A gloo process group from torchrun's environment, and DDP on CPU."""
+    """A gloo process group from torchrun's environment (checked first by
+    :func:`check_launcher_env`), and DDP on CPU."""
     import torch.distributed as dist
-    for var in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
-        if var not in os.environ:
-            raise UserError(f'--launcher pytorch needs ${var}: start with '
-                            'torchrun (tools/dist_train.sh)')
     cfg.env_cfg = cfg.get('env_cfg', {})
     cfg.env_cfg.setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'

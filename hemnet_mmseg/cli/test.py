@@ -7,9 +7,9 @@ from typing import Optional
 
 from hemnet_mmseg.utils import UserError, check_checkpoint_file, load_config
 from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
-                     build_runner, check_data_roots, check_output_dir,
-                     parse_with_local_rank, run_main, set_work_dir,
-                     setup_launcher)
+                     build_runner, check_data_roots, check_num_classes,
+                     check_output_dir, parse_with_local_rank, run_main,
+                     set_work_dir, setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -65,6 +65,7 @@ def build_test_config(args: argparse.Namespace):
     check_checkpoint_file(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
     check_data_roots(cfg, ('test_dataloader', ))
+    check_num_classes(cfg, ('test_dataloader', ))
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
     add_plugin_hooks(cfg)

@@ -12,8 +12,9 @@ from hemnet_mmseg.engine import unsupported_reason
 from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
                                 find_resume_checkpoint, load_config)
 from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
-                     build_runner, check_data_roots, parse_with_local_rank,
-                     run_main, set_work_dir, setup_launcher)
+                     build_runner, check_data_roots, check_num_classes,
+                     parse_with_local_rank, run_main, set_work_dir,
+                     setup_launcher)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -73,6 +74,13 @@ def set_precision(cfg, dtype: Optional[str]) -> None:
     wrapper = cfg.optim_wrapper
     kind = wrapper.get('type', 'OptimWrapper')
     if dtype is None:  # the config's own request, checked up front
+        if kind in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'
+                    ) and not torch.cuda.is_available():
+            raise UserError(
+                f'the config\'s optim_wrapper is {kind} (float16 with a loss '
+                'scale), which MMEngine runs on CUDA only and this machine '
+                'has none; use --amp (bfloat16 autocast on a CPU) or '
+                '--no-amp (float32)')
         if kind == 'AutocastOptimWrapper' and not wrapper.get(
                 'fallback_float32', False):
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -108,6 +116,7 @@ def set_precision(cfg, dtype: Optional[str]) -> None:
 def build_train_config(args: argparse.Namespace):
     cfg = load_config(args.config, args.cfg_options)
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
+    check_num_classes(cfg, ('train_dataloader', 'val_dataloader'))
     setup_launcher(cfg, args.launcher)
     set_work_dir(cfg, args.config, args.work_dir)
     add_plugin_hooks(cfg)

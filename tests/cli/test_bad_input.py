@@ -283,3 +283,85 @@ def test_config_syntax_error_names_file_and_line(cli, repo, tmp_path, where):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert f'config {broken} line 4: syntax error' in lines[0]
+
+
+class _Reduce:
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize('tool', ['test', 'infer'])
+def test_checkpoint_the_loader_refuses_is_one_line(cli, toy_config, toy_opts,
+                                                   tiny_toy_root, tmp_path,
+                                                   tool):
+    """Issue 23, item 11: an UnpicklingError traceback (whose text advises
+    ``weights_only=False``) in test and infer."""
+    import os
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'payload.pth'
+    torch.save({'state_dict': {
+        'w': _Reduce(os.system, f'touch {marker}')
+    }}, str(path))
+    img = sorted(
+        glob.glob(osp.join(tiny_toy_root, 'img_dir', 'val', '*.png')))[0]
+    args = {
+        'test': [
+            'tools/test.py', toy_config,
+            str(path), '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options'
+        ] + toy_opts(tiny_toy_root),
+        'infer': [
+            'tools/infer.py', img, toy_config,
+            str(path), '--out',
+            str(tmp_path / 'o.png')
+        ],
+    }[tool]
+    proc = cli(args, check=False)
+    assert proc.returncode == 2
+    line = _one_error_line(proc, tool)
+    assert str(path) in line and 'refused by the weights-only loader' in line
+    assert 'weights_only=False' not in proc.stderr and not marker.exists()
+
+
+def test_one_pixel_image_is_segmented(cli, toy_config, toy_trained, tmp_path):
+    """Issue 23, item 11: mmseg's visualiser indexed with a one-element
+    tensor (IndexError) on a 1x1 image."""
+    import cv2
+    import numpy as np
+    img, out = tmp_path / 'one.png', tmp_path / 'o.png'
+    cv2.imwrite(str(img), np.full((1, 1, 3), 200, np.uint8))
+    cli([
+        'tools/infer.py',
+        str(img), toy_config,
+        osp.join(toy_trained[0], 'iter_4.pth'), '--out',
+        str(out)
+    ])
+    assert cv2.imread(str(out)).shape == (1, 1, 3)
+
+
+def test_rank_outside_the_world_is_refused_without_a_hang(
+        cli, toy_config, tmp_path):
+    """Issue 23, item 11: RANK=3 WORLD_SIZE=2 waited in the process group
+    until killed (60 s)."""
+    import os
+    env = dict(
+        os.environ,
+        RANK='3',
+        WORLD_SIZE='2',
+        LOCAL_RANK='0',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT='29511')
+    proc = cli([
+        'tools/train.py', toy_config, '--launcher', 'pytorch', '--work-dir',
+        str(tmp_path / 'w')
+    ],
+               env=env,
+               timeout=120,
+               check=False)
+    assert proc.returncode == 2
+    line = _one_error_line(proc, 'train')
+    assert '$RANK=3 is outside the world of $WORLD_SIZE=2' in line

@@ -105,3 +105,13 @@ def test_bf16_training_saves_and_resumes(cli, toy_config, tiny_toy_root,
     assert all(
         torch.isfinite(v).all() for v in ckpt['state_dict'].values()
         if v.is_floating_point())
+
+
+def test_amp_optim_wrapper_config_on_cpu_is_one_line(no_cuda):
+    """Issue 23, item 11: MMEngine's AmpOptimWrapper asserted (a traceback)
+    on a machine without CUDA."""
+    cfg = _cfg(type='AmpOptimWrapper', loss_scale='dynamic')
+    with pytest.raises(UserError, match='AmpOptimWrapper.*--amp.*--no-amp'):
+        set_precision(cfg, None)
+    set_precision(cfg, 'float32')  # --no-amp turns it into float32
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
