@@ -295,7 +295,7 @@ def check_device(device: str) -> str:
 
 #: the plugin's hooks that every run through its tools gets
 PLUGIN_HOOKS = ('SafeResumeHook', 'RNGStateHook', 'RunRecordHook',
-                'FiniteLossHook')
+                'FiniteLossHook', 'ConfigChangeHook')
 
 
 def add_plugin_hooks(cfg: Config) -> None:
@@ -303,8 +303,9 @@ def add_plugin_hooks(cfg: Config) -> None:
 
     Adds :class:`~hemnet_mmseg.engine.SafeResumeHook`,
     :class:`~hemnet_mmseg.engine.RNGStateHook`,
-    :class:`~hemnet_mmseg.engine.RunRecordHook` (``run.json``) and
-    :class:`~hemnet_mmseg.engine.FiniteLossHook` to
+    :class:`~hemnet_mmseg.engine.RunRecordHook` (``run.json``),
+    :class:`~hemnet_mmseg.engine.FiniteLossHook` and
+    :class:`~hemnet_mmseg.engine.ConfigChangeHook` to
     ``custom_hooks`` when missing, and swaps MMEngine's ``CheckpointHook`` for
     :class:`~hemnet_mmseg.engine.AtomicCheckpointHook` (same arguments).
     """

@@ -217,3 +217,25 @@ def test_kill_inside_a_save_then_resume_is_bit_exact(cli, toy_config,
         env=env)
     _checkpoints_equal(
         osp.join(ref_dir, 'iter_12.pth'), osp.join(run_dir, 'iter_12.pth'))
+
+
+def test_resume_under_another_schedule_says_what_changed(
+        cli, toy_config, tiny_toy_root, toy_opts, tmp_path):
+    """Issue 23, item 6: a resume whose config differs from the
+    checkpoint's in the model or the schedule trained on silently."""
+    work_dir = str(tmp_path / 'w')
+    cli(['tools/train.py', toy_config, '--work-dir', work_dir, '--cfg-options'
+         ] + toy_opts(tiny_toy_root, max_iters=2, interval=2))
+    proc = cli([
+        'tools/train.py', toy_config, '--work-dir', work_dir, '--resume',
+        '--cfg-options'
+    ] + toy_opts(
+        tiny_toy_root,
+        max_iters=4,
+        interval=2,
+        extra=['optim_wrapper.optimizer.lr=0.03']))
+    text = proc.stdout + proc.stderr
+    assert 'differs from the one it was trained with in 2 setting' in text
+    assert 'train_cfg.max_iters: 2 -> 4' in text
+    assert 'optim_wrapper.optimizer.lr: 0.02 -> 0.03' in text
+    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
