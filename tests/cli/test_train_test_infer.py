@@ -224,8 +224,9 @@ def test_resume_under_another_schedule_says_what_changed(
     """Issue 23, item 6: a resume whose config differs from the
     checkpoint's in the model or the schedule trained on silently."""
     work_dir = str(tmp_path / 'w')
-    cli(['tools/train.py', toy_config, '--work-dir', work_dir, '--cfg-options'
-         ] + toy_opts(tiny_toy_root, max_iters=2, interval=2))
+    cli([
+        'tools/train.py', toy_config, '--work-dir', work_dir, '--cfg-options'
+    ] + toy_opts(tiny_toy_root, max_iters=2, interval=2))
     proc = cli([
         'tools/train.py', toy_config, '--work-dir', work_dir, '--resume',
         '--cfg-options'
