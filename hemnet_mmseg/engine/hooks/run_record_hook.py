@@ -52,6 +52,8 @@ def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
             implicit_iters=None,
             implicit_tol=None,
             em_backward=None,
+            em_compile=None,
+            em_tf32=None,
             em_float32=isinstance(unit, Float32EMAModule))
     return out
 

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .highway_em import EPS
+from .matmul_precision import cuda_matmul_precision, forward_precision
 
 
 def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
@@ -102,10 +103,17 @@ class UnrolledEMFunction(torch.autograd.Function):
         ctx.save_for_backward(feats, *saved)
         ctx.settings = (num_stages, eta, inv_temperature, normalize_bases,
                         unit_mix, bases.shape)
+        # TF32 in the forward (em_tf32) holds for the backward's matmuls
+        ctx.precision = forward_precision(feats)
         return mu, resp
 
     @staticmethod
     def backward(ctx, grad_mu: Tensor, grad_resp: Tensor):
+        with cuda_matmul_precision(ctx.precision):
+            return UnrolledEMFunction._backward(ctx, grad_mu, grad_resp)
+
+    @staticmethod
+    def _backward(ctx, grad_mu: Tensor, grad_resp: Tensor):
         num_stages, eta, beta, normalize, unit_mix, shape0 = ctx.settings
         feats, *saved = ctx.saved_tensors
         per = 5 + int(unit_mix) + int(normalize)

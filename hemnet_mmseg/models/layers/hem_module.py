@@ -14,7 +14,7 @@ and stored as a plain attribute (analysis code may set
 Shapes: B batch, C channels, H x W pixels (N = H * W), K bases.
 """
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
+from .compiled_em import check_em_compile, compiled_em
 from .grad_modes import (EM_BACKWARDS, GRAD_MODES, MODES_REACHING_BASES,
                          em_with_grad_mode)
 from .highway_em import EPS, MIXINGS, EMResult, reconstruct
+from .matmul_precision import cuda_matmul_precision
 
 #: the largest beta accepted: beta * x . mu must stay far from float32's
 #: 3.4e38 for any feature scale a head reaches (|x . mu| up to about 1e4)
@@ -146,6 +148,16 @@ class HEMModule(EMAModule):
             hand-written backward of :mod:`~.analytic_em`, the same
             gradient); used by ``'unrolled'`` and ``'one_step'``. Defaults
             to ``'autograd'``.
+        em_compile (bool | dict): run the EM loop through ``torch.compile``
+            (:mod:`~.compiled_em`): True, or a dict of its arguments
+            (``backend``, ``mode``, ...); not with ``'implicit'``. Off by
+            default: the first call of each graph compiles (tens of seconds
+            on a CPU). Defaults to False.
+        em_tf32 (bool): on CUDA, the EM loop's float32 matmuls in TF32,
+            forward and backward (:mod:`~.matmul_precision`); needs
+            ``em_backward='analytic'`` where a gradient goes through the
+            loop, and neither ``'implicit'`` nor ``em_compile``. No effect
+            on a CPU. Defaults to False.
     """
 
     #: the settings a head passes through and a run records
@@ -154,7 +166,7 @@ class HEMModule(EMAModule):
                             'step_size', 'inv_temperature', 'grad_mode',
                             'backprop_em', 'normalize_bases', 'highway_mixing',
                             'learn_bases', 'implicit_iters', 'implicit_tol',
-                            'em_backward')
+                            'em_backward', 'em_compile', 'em_tf32')
 
     def __init__(self,
                  channels: int,
@@ -171,7 +183,9 @@ class HEMModule(EMAModule):
                  learn_bases: bool = False,
                  implicit_iters: int = 10,
                  implicit_tol: float = 1e-4,
-                 em_backward: str = 'autograd') -> None:
+                 em_backward: str = 'autograd',
+                 em_compile: Union[bool, dict] = False,
+                 em_tf32: bool = False) -> None:
         # all checked before EMAModule draws or asserts anything
         check_int('num_bases', num_bases)
         check_int('num_stages', num_stages)
@@ -191,6 +205,18 @@ class HEMModule(EMAModule):
         check_int('implicit_iters', implicit_iters, 1, MAX_IMPLICIT_ITERS)
         implicit_tol = check_real('implicit_tol', implicit_tol, 0, 1)
         check_choice('em_backward', em_backward, EM_BACKWARDS)
+        em_compile = check_em_compile(em_compile)
+        check_bool('em_tf32', em_tf32)
+        if em_compile and grad_mode == 'implicit':
+            raise ValueError('em_compile does not compile grad_mode='
+                             "'implicit' (a data-dependent adjoint loop); "
+                             'set em_compile=False')
+        if em_tf32 and (grad_mode == 'implicit' or em_compile or
+                        (grad_mode != 'none' and em_backward != 'analytic')):
+            raise ValueError(
+                'em_tf32=True needs em_backward=\'analytic\' (the autograd '
+                'backward runs outside the TF32 scope), or grad_mode='
+                '\'none\'; not with grad_mode=\'implicit\' or em_compile')
         if learn_bases and grad_mode not in MODES_REACHING_BASES:
             raise ValueError(
                 f'learn_bases=True needs grad_mode=\'unrolled\': with '
@@ -207,6 +233,8 @@ class HEMModule(EMAModule):
         self.implicit_iters = implicit_iters
         self.implicit_tol = implicit_tol
         self.em_backward = em_backward
+        self.em_compile = em_compile
+        self.em_tf32 = em_tf32
         #: the last implicit backward's adjoint solve: ``iters``, ``change``
         self.adjoint_stats: Dict[str, Any] = {}
         if learn_bases:
@@ -257,23 +285,29 @@ class HEMModule(EMAModule):
         """
         if bases is None:
             bases = self.initial_bases()
-        # fp16 cannot hold eps=1e-12 and overflows exp; bf16 loses the
-        # softmax's precision: EM runs in float32 under any autocast
-        with torch.autocast(device_type=feats.device.type, enabled=False):
-            return em_with_grad_mode(
-                feats.float(),
-                bases,
-                self.current_num_stages,
-                grad_mode=self.grad_mode,
-                step_size=self.step_size,
-                inv_temperature=self.inv_temperature,
-                normalize_bases=self.normalize_bases,
-                mixing=self.highway_mixing,
-                return_history=return_history,
+        options = dict(
+            grad_mode=self.grad_mode,
+            step_size=self.step_size,
+            inv_temperature=self.inv_temperature,
+            normalize_bases=self.normalize_bases,
+            mixing=self.highway_mixing,
+            em_backward=self.em_backward)
+        if self.grad_mode == 'implicit':
+            options.update(
                 implicit_iters=self.implicit_iters,
                 implicit_tol=self.implicit_tol,
-                implicit_stats=self.adjoint_stats,
-                em_backward=self.em_backward)
+                implicit_stats=self.adjoint_stats)
+        em = em_with_grad_mode
+        if return_history:
+            options.update(return_history=True)  # analysis: eager
+        elif self.em_compile and self.grad_mode != 'implicit':
+            em = compiled_em(self.em_compile)
+        tf32 = 'tf32' if self.em_tf32 and feats.is_cuda else None
+        # fp16 cannot hold eps=1e-12 and overflows exp; bf16 loses the
+        # softmax's precision: EM runs in float32 under any autocast
+        with torch.autocast(device_type=feats.device.type, enabled=False), \
+                cuda_matmul_precision(tf32):
+            return em(feats.float(), bases, self.current_num_stages, **options)
 
     def em_forward(self,
                    feats: Tensor,
