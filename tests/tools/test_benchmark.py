@@ -1,6 +1,9 @@
 """tools/analysis/benchmark.py runs on tiny shapes and writes its fields.
 (No timing thresholds here: the tool and its JSON are the benchmark.)"""
 import json
+import shutil
+
+import pytest
 
 
 def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
@@ -41,3 +44,27 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert fits['T/ema/memory']['slope'] == 0
     denominators = {r['denominator'] for r in data['ratios']}
     assert denominators >= {'ema', 'unrolled', 'hem_raw'}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (shutil.which('g++') or shutil.which('c++')),
+    reason='inductor on a CPU needs a C++ compiler')
+def test_benchmark_compile_times_the_compiled_head_apart(tmp_path, load_tool):
+    tool = load_tool('benchmark')
+    out = tmp_path / 'bench.json'
+    tool.main([
+        '--quick', '--compile', '--out',
+        str(out), '--skip', 'segmentor', 'unit', 'scaling', '--device', 'cpu'
+    ])
+    head = json.load(open(out))['head']
+    assert 'hem_compiled' in head['train_step_time']
+    assert 'hem_compiled' not in head['op_counts']
+    compile_time = head['compile_time']
+    # the first call compiles: longer than a compiled step afterwards
+    assert compile_time['train_step'] > head['train_step_time'][
+        'hem_compiled']['median']
+    rows = json.load(open(out))['ratios']
+    assert any(
+        r['numerator'] == 'hem_compiled' and r['denominator'] == 'f32ema'
+        for r in rows)

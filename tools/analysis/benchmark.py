@@ -12,7 +12,12 @@ Contenders, with the same weights:
   * ``hem_analytic``: ``hem`` with the hand-written backward
     (``em_backward='analytic'``);
   * ``hem_one_step``, ``hem_implicit``: ``hem`` with ``grad_mode``
-    ``'one_step'`` and ``'implicit'``.
+    ``'one_step'`` and ``'implicit'``;
+  * with ``--compile``, ``hem_compiled``: ``hem_analytic`` with
+    ``em_compile=True`` (its first training step and first inference, which
+    compile, are timed apart as ``compile_time``; its ops run inside
+    compiled kernels and are not counted);
+  * on CUDA, ``hem_tf32``: ``hem_analytic`` with ``em_tf32=True``.
 
 Also, per head, the dispatched ops of one training step (forward and
 backward, views excluded) and the bytes autograd saves.
@@ -43,7 +48,7 @@ import torch
 from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
 
 from hemnet_mmseg.analysis.timing import (inference, interleaved, linear_fit,
-                                          op_counts, ratio, train_memory,
+                                          op_counts, ratio, sync, train_memory,
                                           train_step)
 from hemnet_mmseg.models import Float32EMAHead, HEMHead, HEMModule
 from hemnet_mmseg.utils import replace_syncbn
@@ -76,10 +81,31 @@ def make_heads(args, in_channels: int,
         hem_analytic=HEMHead(em_backward='analytic', **cfg),
         hem_one_step=HEMHead(grad_mode='one_step', **cfg),
         hem_implicit=HEMHead(grad_mode='implicit', **cfg))
+    if args.compile:
+        heads['hem_compiled'] = HEMHead(
+            em_backward='analytic', em_compile=True, **cfg)
+    if device.type == 'cuda':
+        heads['hem_tf32'] = HEMHead(
+            em_backward='analytic', em_tf32=True, **cfg)
     state = heads['ema'].state_dict()
     for name in heads:
         heads[name].load_state_dict(state)
     return {k: v.to(device) for k, v in heads.items()}
+
+
+def first_call_times(head, loss_fn, x, device) -> dict:
+    """Seconds of a compiled head's first training step and first
+    inference: the compilation of each graph, and one run."""
+    out = {}
+    for name, fn in (('train_step', train_step(head, loss_fn(head))),
+                     ('inference', inference(head, lambda: head(x)))):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        out[name] = time.perf_counter() - start
+    out['unit'] = 's'
+    return out
 
 
 def head_figures(args, device) -> dict:
@@ -100,6 +126,9 @@ def head_figures(args, device) -> dict:
             ema_channels=args.ema_channels,
             num_bases=args.num_bases,
             num_stages=3))
+    if 'hem_compiled' in heads:
+        out['compile_time'] = first_call_times(heads['hem_compiled'], loss_fn,
+                                               x, device)
     out['train_step_time'] = interleaved(
         {
             k: train_step(h, loss_fn(h))
@@ -116,7 +145,10 @@ def head_figures(args, device) -> dict:
         k: train_memory(loss_fn(h), device)
         for k, h in heads.items()
     }
-    out['op_counts'] = {k: op_counts(loss_fn(h)) for k, h in heads.items()}
+    out['op_counts'] = {
+        k: op_counts(loss_fn(h))
+        for k, h in heads.items() if k != 'hem_compiled'
+    }
     if args.amp_dtype:
         dtype = DTYPES[args.amp_dtype]
         out['amp_train_step_time'] = interleaved(
@@ -277,8 +309,9 @@ def scaling_figures(args, device) -> dict:
 #: the head ratios reported (numerator, denominator)
 PAIRS = (('hem', 'ema'), ('hem', 'unrolled'), ('hem', 'hem_raw'),
          ('hem', 'f32ema'), ('hem_analytic', 'f32ema'),
-         ('hem_analytic', 'hem'), ('hem_one_step', 'f32ema'), ('hem_implicit',
-                                                               'f32ema'))
+         ('hem_analytic', 'hem'), ('hem_one_step', 'f32ema'),
+         ('hem_implicit', 'f32ema'), ('hem_compiled', 'f32ema'),
+         ('hem_compiled', 'hem_analytic'), ('hem_tf32', 'f32ema'))
 
 
 def ratios(result: dict) -> List[dict]:
@@ -305,7 +338,8 @@ def ratios(result: dict) -> List[dict]:
                     add(f'head {fig}', head[fig], num, den)
     if 'train_memory' in head:
         for num, den in PAIRS:
-            add_memory('head train_memory', head['train_memory'], num, den)
+            if num in head['train_memory'] and den in head['train_memory']:
+                add_memory('head train_memory', head['train_memory'], num, den)
     if 'unit' in result:
         f = result['unit']['forward_time']
         add('EM unit forward', f, 'hem_module_eta1', 'ema_module')
@@ -370,6 +404,11 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         nargs='*',
         default=[],
         choices=['head', 'unit', 'segmentor', 'scaling'])
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='add hem_compiled (em_compile=True) to the head figures; '
+        'its compilation is timed apart')
     parser.add_argument(
         '--quick',
         action='store_true',
