@@ -14,6 +14,21 @@ TOY_EMANET = osp.join(REPO, 'configs', 'emanet',
 CAMVID_ROOT = osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'camvid'))
 
 
+@pytest.fixture(scope='session', autouse=True)
+def precision_probe_cache(tmp_path_factory):
+    """The precision probe's per-machine cache (``dtype='auto'`` configs)
+    in a folder of this test session, shared by its subprocesses, not in
+    the user's home."""
+    folder = str(tmp_path_factory.mktemp('hemnet_cache'))
+    old = os.environ.get('HEMNET_CACHE_DIR')
+    os.environ['HEMNET_CACHE_DIR'] = folder
+    yield folder
+    if old is None:
+        os.environ.pop('HEMNET_CACHE_DIR', None)
+    else:
+        os.environ['HEMNET_CACHE_DIR'] = old
+
+
 @pytest.fixture(scope='session')
 def repo():
     return REPO

@@ -85,7 +85,9 @@ def set_precision(cfg, dtype: Optional[str]) -> None:
                 'fallback_float32', False):
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
             asked = wrapper.get('dtype', 'bfloat16')
-            reason = unsupported_reason(device, asked)
+            # 'auto' measures and falls back by itself
+            reason = '' if asked == 'auto' else unsupported_reason(
+                device, asked)
             if reason:
                 raise UserError(f'the config trains in {asked} on {device}: '
                                 f'{reason}; use --no-amp for float32')

@@ -10,7 +10,10 @@ wrapper is a plain ``OptimWrapper`` whose ``optim_context`` enters
 MMEngine runs on.
 
 A CPU runs bf16 natively only with AVX512-BF16 or AMX; elsewhere (plain
-AVX-512 included) torch emulates it, slower than float32. The check used is
+AVX-512 included) torch emulates it, slower than float32; and native bf16
+is not always faster either. ``dtype='auto'`` measures which is faster on
+the machine (:mod:`.precision_probe`, cached per machine) and logs what it
+picked and why. The check used is
 :func:`cpu_has_native_bf16` (``torch.cpu._is_avx512_bf16_supported()`` or
 ``torch.cpu._is_amx_tile_supported()``: torch 2.13 has no public one;
 ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` also says yes on plain
@@ -20,6 +23,7 @@ build, or with ``fallback_float32=True`` (a recipe that asks for bf16
 """
 import logging
 from contextlib import contextmanager
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -59,6 +63,36 @@ def unsupported_reason(device_type: str, dtype: str) -> str:
     return ''
 
 
+def auto_dtype(device_type: str) -> Optional[torch.dtype]:
+    """The autocast dtype ``dtype='auto'`` picks on ``device_type`` (None:
+    float32), logged with the reason."""
+    if device_type == 'cpu':
+        from mmengine.dist import (broadcast_object_list, get_rank,
+                                   get_world_size)
+
+        from .precision_probe import probe_cpu_precision
+        choice = [None]
+        if get_rank() == 0:  # one probe; every rank trains alike
+            probe = probe_cpu_precision()
+            reason = probe['reason']
+            if probe.get('cached'):
+                reason += f' (probed {probe.get("date")}, cached)'
+            choice = [(probe['dtype'], reason)]
+        if get_world_size() > 1:
+            broadcast_object_list(choice, src=0)
+        picked, reason = choice[0]
+    elif device_type == 'cuda' and torch.cuda.is_bf16_supported():
+        picked, reason = 'bfloat16', 'this CUDA device supports bfloat16'
+    else:
+        picked = 'float32'
+        reason = f'no loss-scale-free autocast dtype on {device_type}'
+    print_log(
+        f'precision auto: training in {picked}: {reason}',
+        logger='current',
+        level=logging.INFO)
+    return None if picked == 'float32' else DTYPES[picked]
+
+
 @OPTIM_WRAPPERS.register_module()
 class AutocastOptimWrapper(OptimWrapper):
     """``OptimWrapper`` that runs forward passes under autocast.
@@ -69,7 +103,11 @@ class AutocastOptimWrapper(OptimWrapper):
 
     Args:
         dtype (str): ``'bfloat16'`` (or ``'float16'`` on CUDA, without
-            loss scaling). Defaults to ``'bfloat16'``.
+            loss scaling), or ``'auto'``: on a CPU whichever of bfloat16
+            and float32 a timed probe finds faster
+            (:func:`~.precision_probe.probe_cpu_precision`), on CUDA
+            bfloat16 where supported, else float32. Defaults to
+            ``'bfloat16'``.
         fallback_float32 (bool): where the device cannot run ``dtype``
             natively, train in float32 after a warning instead of raising.
             Defaults to False.
@@ -86,6 +124,9 @@ class AutocastOptimWrapper(OptimWrapper):
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self.device_type = get_device()
+        if dtype == 'auto':
+            self.cast_dtype = auto_dtype(self.device_type)
+            return
         reason = unsupported_reason(self.device_type, dtype)
         if reason and not fallback_float32:
             raise ValueError(f'AutocastOptimWrapper(dtype={dtype!r}): '

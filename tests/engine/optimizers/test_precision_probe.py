@@ -1,0 +1,122 @@
+"""CPU precision by measurement (issue 26, item 6): ``dtype='auto'`` picks
+bf16 only where a timed probe finds it faster, caches the answer per
+machine and logs what it picked and why."""
+import json
+
+import pytest
+import torch
+
+import hemnet_mmseg.engine.optimizers.autocast_optim_wrapper as aow
+import hemnet_mmseg.engine.optimizers.precision_probe as probe_mod
+
+CACHE_FILE, MIN_SPEEDUP = probe_mod.CACHE_FILE, probe_mod.MIN_SPEEDUP
+probe_cpu_precision = probe_mod.probe_cpu_precision
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('HEMNET_CACHE_DIR', str(tmp_path))
+    return tmp_path / CACHE_FILE
+
+
+@pytest.fixture
+def native(monkeypatch):
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: True)
+
+
+def _timer(float32, bfloat16, calls):
+
+    def timer(repeats):
+        calls.append(repeats)
+        return dict(float32=float32, bfloat16=bfloat16)
+
+    return timer
+
+
+@pytest.mark.parametrize(
+    'f32,bf16,picked',
+    [
+        (2.0, 1.0, 'bfloat16'),
+        (1.0, 1.0 / MIN_SPEEDUP, 'bfloat16'),
+        (1.05, 1.0, 'float32'),  # a tie goes to the more precise
+        (1.08, 1.81, 'float32'),  # issue 26's Xeon: bf16 slower
+    ])
+def test_picks_bf16_only_where_it_is_faster(cache, native, f32, bf16, picked):
+    calls = []
+    result = probe_cpu_precision(timer=_timer(f32, bf16, calls))
+    assert result['dtype'] == picked and calls == [5]
+    assert result['speedup'] == pytest.approx(f32 / bf16)
+    assert f'{f32 * 1e3:.1f} ms in float32' in result['reason']
+    assert not result['cached']
+
+
+def test_no_native_bf16_is_float32_without_timing(cache, monkeypatch):
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: False)
+    calls = []
+    result = probe_cpu_precision(timer=_timer(1.0, 0.1, calls))
+    assert result['dtype'] == 'float32' and calls == []
+    assert 'no native bfloat16' in result['reason']
+
+
+def test_answer_is_cached_per_machine(cache, native, monkeypatch):
+    calls = []
+    first = probe_cpu_precision(timer=_timer(2.0, 1.0, calls))
+    again = probe_cpu_precision(timer=_timer(1.0, 2.0, calls))
+    assert calls == [5] and again['cached']
+    assert again['dtype'] == first['dtype'] == 'bfloat16'
+    stored = json.loads(cache.read_text())
+    assert list(stored) == [first['machine']]
+    # another thread count is another machine
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 99)
+    other = probe_cpu_precision(timer=_timer(1.0, 2.0, calls))
+    assert other['dtype'] == 'float32' and len(calls) == 2
+    assert len(json.loads(cache.read_text())) == 2
+
+
+def test_damaged_cache_is_probed_again(cache, native):
+    cache.write_text('{not json')
+    calls = []
+    assert probe_cpu_precision(timer=_timer(2.0, 1.0, calls))['dtype'] == \
+        'bfloat16'
+    assert calls and json.loads(cache.read_text())
+
+
+def test_real_probe_times_both_precisions(cache):
+    times = probe_mod.conv_step_times(repeats=1, warmup=0)
+    assert set(times) == {'float32', 'bfloat16'}
+    assert all(t > 0 for t in times.values())
+
+
+@pytest.mark.parametrize('picked,cast', [('bfloat16', torch.bfloat16),
+                                         ('float32', None)])
+def test_auto_wrapper_trains_in_the_probes_pick_and_logs_why(
+        monkeypatch, picked, cast):
+    logged = []
+    monkeypatch.setattr(
+        probe_mod, 'probe_cpu_precision',
+        lambda: dict(dtype=picked, reason='measured', cached=True, date='D'))
+    monkeypatch.setattr(aow, 'print_log',
+                        lambda msg, **kwargs: logged.append(msg))
+    monkeypatch.setattr(aow, 'get_device', lambda: 'cpu')
+    model = torch.nn.Linear(2, 2)
+    wrapper = aow.AutocastOptimWrapper(
+        dtype='auto', optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert wrapper.cast_dtype == cast
+    assert logged == [
+        f'precision auto: training in {picked}: measured (probed D, cached)'
+    ]
+
+
+def test_auto_config_is_not_refused_up_front(monkeypatch):
+    from mmengine.config import Config
+
+    from hemnet_mmseg.cli.train import set_precision
+    monkeypatch.setattr(aow, 'cpu_has_native_bf16', lambda: False)
+    cfg = Config(
+        dict(
+            optim_wrapper=dict(
+                type='AutocastOptimWrapper',
+                dtype='auto',
+                optimizer=dict(type='SGD', lr=0.01))))
+    set_precision(cfg, None)
+    assert cfg.optim_wrapper.dtype == 'auto'
