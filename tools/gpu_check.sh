@@ -15,13 +15,17 @@
 #      built from source (tools/setup_env.sh with HEMNET_VENV=none
 #      HEMNET_TORCH=installed HEMNET_NO_DEPS=1)
 #   2. the CUDA-only tests (pytest -m cuda)
-#   3. tools/analysis/benchmark.py on CUDA with bf16 autocast (HEM/EMA ratios
+#   3. tools/analysis/profile_heads.py: a torch.profiler trace of one head
+#      step and one segmentor step per contender under bf16 autocast (CUDA
+#      kernels launched, self device time, the costliest ops)
+#   4. tools/analysis/benchmark.py on CUDA with bf16 autocast, 100 interleaved
+#      repeats (50 for the segmentors), em_compile included (HEM/EMA ratios
 #      of head and segmentor step time in float32 and under AMP, peak memory)
-#   4. a CamVid smoke pair at full resolution: R50-D8 from scratch, 360x480
+#   5. a CamVid smoke pair at full resolution: R50-D8 from scratch, 360x480
 #      crops, HEMNet vs EMANet, same seed, CAMVID_ITERS iterations (bf16),
 #      val mIoU at the end (JPEG inputs: not comparable with PNG runs)
-#   5. a short toy training under fp16 AMP and under bf16 AMP, then its test
-#   6. the benchmark's head and segmentor figures again with fp16 autocast
+#   6. a short toy training under fp16 AMP and under bf16 AMP, then its test
+#   7. the benchmark's head and segmentor figures again with fp16 autocast
 # Logs, JSON and summary.json land in --out (default docs/gpu/<date>_<gpu>/,
 # committed); checkpoints and generated data in --work (default
 # work_dirs/gpu_check, ignored). The summary is printed at the end.
@@ -94,6 +98,9 @@ if [ $SETUP = 1 ]; then
 fi
 step env_info $PY -c 'import json, platform, torch, mmcv, mmseg, mmengine, hemnet_mmseg; print(json.dumps(dict(python=platform.python_version(), torch=torch.__version__, cuda=torch.version.cuda, gpu=torch.cuda.get_device_name() if torch.cuda.is_available() else None, mmcv=mmcv.__version__, mmseg=mmseg.__version__, mmengine=mmengine.__version__, hemnet_mmseg=hemnet_mmseg.__version__)))'
 step cuda_tests $PY -m pytest -q -m cuda tests -p no:cacheprovider
+if [ $REHEARSE = 1 ]; then PROFILE=(--quick --skip-segmentor); else PROFILE=(--compile); fi
+step profile $PY tools/analysis/profile_heads.py --out "$OUT/profile" \
+  --amp-dtype bfloat16 "${PROFILE[@]}"
 
 TOY=configs/hemnet/hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py
 if [ $REHEARSE = 1 ]; then
@@ -102,7 +109,7 @@ if [ $REHEARSE = 1 ]; then
   LOADERS=(train_dataloader.num_workers=0 train_dataloader.persistent_workers=False val_dataloader.num_workers=0 val_dataloader.persistent_workers=False test_dataloader.num_workers=0 test_dataloader.persistent_workers=False)
 else
   TOY_ITERS=${TOY_ITERS:-300}; DTYPES="float16 bfloat16"; CAMVID_ITERS=${CAMVID_ITERS:-300}
-  BENCH=(); VAL=(); LOADERS=()
+  BENCH=(--repeats 100 --compile); VAL=(); LOADERS=()
   # 16 cores feed a GPU: more workers change loading speed, not the pair's
   # comparison (both runs get the same)
   CAMVID_LOADERS=(train_dataloader.num_workers=8)

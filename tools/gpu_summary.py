@@ -117,6 +117,19 @@ def main(argv: Optional[list] = None) -> dict:
             device=bench['meta']['device'], ratios=bench['ratios'])
     for name in run_names(args.work, args.out, 'camvid'):
         summary['camvid'][name] = collect_run(args.work, name, args.out)
+    profile_path = osp.join(args.out, 'profile', 'profile.json')
+    if osp.isfile(profile_path):
+        with open(profile_path) as f:
+            profile = json.load(f)
+        summary['profile'] = {
+            f'{part} {name}': {
+                k: fig[k]
+                for k in ('device_kernels', 'cpu_ops', 'device_time_ms',
+                          'cpu_time_ms')
+            }
+            for part in ('head', 'segmentor')
+            for name, fig in profile.get(part, {}).items()
+        }
     with open(osp.join(args.out, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     lines = [
@@ -151,6 +164,17 @@ def main(argv: Optional[list] = None) -> dict:
             lines.append(f'| {name} | {r["figure"]} | {r["ratio"]:.3f} | '
                          f'{r["numerator"]}/{r["denominator"]} | '
                          f'{r["spread"]:.1%} |')
+    if summary.get('profile'):
+        lines += [
+            '', '| profiled step | device kernels | CPU ops | device ms | '
+            'CPU ms |', '| --- | --- | --- | --- | --- |'
+        ]
+        for name, p in summary['profile'].items():
+            device_ms = p['device_time_ms']
+            lines.append(f'| {name} | {p["device_kernels"]} | '
+                         f'{p["cpu_ops"]} | '
+                         f'{"-" if device_ms is None else f"{device_ms:.2f}"}'
+                         f' | {p["cpu_time_ms"]:.2f} |')
     text = '\n'.join(lines) + '\n'
     with open(osp.join(args.out, 'summary.md'), 'w') as f:
         f.write(text)

@@ -60,6 +60,7 @@ def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
     assert steps == {
         'env_info': 0,
         'cuda_tests': 0,
+        'profile': 0,
         'toy_train_bfloat16': 0,
         'toy_test_bfloat16': 0,
         'benchmark_bfloat16': 0,
@@ -77,6 +78,8 @@ def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
     assert any(r['figure'] == 'head amp_train_step_time' for r in ratios)
     assert (out / 'summary.md').read_text().startswith('# GPU check')
     assert (out / 'runs' / 'camvid_hemnet' / 'run.json').is_file()
+    profile = json.load(open(out / 'profile' / 'profile.json'))
+    assert profile['head']['hem_analytic']['cpu_ops'] > 0
 
 
 @needs_shared

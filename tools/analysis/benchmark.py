@@ -181,7 +181,22 @@ def unit_figures(args, device) -> dict:
             }, args.repeats, args.warmup, device))
 
 
-def segmentor_figures(args, device) -> dict:
+#: segmentor contenders: (config algo, decode head changes)
+SEGMENTORS = dict(
+    emanet=('emanet', {}),
+    f32emanet=('emanet', dict(type='Float32EMAHead')),
+    hemnet=('hemnet', {}),
+    hemnet_analytic=('hemnet', dict(em_backward='analytic')))
+
+
+def build_segmentors(args, device):
+    """The R50-D8 Cityscapes segmentors of :data:`SEGMENTORS` with the same
+    weights, and ``loss_fn(model)`` (a closure summing the losses of one
+    random batch).
+
+    Returns:
+        tuple: ``{name: model}``, ``loss_fn``.
+    """
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.structures import PixelData
@@ -190,17 +205,20 @@ def segmentor_figures(args, device) -> dict:
     init_default_scope('mmseg')
     H, W = args.seg_size
     models = {}
-    for algo in ('emanet', 'hemnet'):
+    for name, (algo, head) in SEGMENTORS.items():
         cfg = Config.fromfile(
             osp.join(REPO, 'configs', algo,
                      f'{algo}_r50-d8_4xb2-80k_cityscapes-512x1024.py'))
         mcfg = cfg.model.to_dict()
         mcfg['pretrained'] = None
+        mcfg['decode_head'].update(head)
         if device.type != 'cuda' or args.norm == 'BN':
             replace_syncbn(mcfg)
         torch.manual_seed(0)
-        models[algo] = MODELS.build(mcfg).to(device)
-    models['hemnet'].load_state_dict(models['emanet'].state_dict())
+        models[name] = MODELS.build(mcfg).to(device)
+    state = models['emanet'].state_dict()
+    for model in models.values():
+        model.load_state_dict(state)
     B = args.seg_batch
     imgs = torch.randn(B, 3, H, W, device=device)
     samples = []
@@ -220,6 +238,15 @@ def segmentor_figures(args, device) -> dict:
 
         return fn
 
+    loss_fn.inputs = (imgs, samples)
+    return models, loss_fn
+
+
+def segmentor_figures(args, device) -> dict:
+    H, W = args.seg_size
+    B = args.seg_batch
+    models, loss_fn = build_segmentors(args, device)
+    imgs, samples = loss_fn.inputs
     reps = max(3, args.repeats // 2)
     out = dict(
         shape=dict(B=B, H=H, W=W, backbone='R50-D8'),
@@ -313,6 +340,11 @@ PAIRS = (('hem', 'ema'), ('hem', 'unrolled'), ('hem', 'hem_raw'),
          ('hem_implicit', 'f32ema'), ('hem_compiled', 'f32ema'),
          ('hem_compiled', 'hem_analytic'), ('hem_tf32', 'f32ema'))
 
+#: the segmentor ratios reported
+SEGMENTOR_PAIRS = (('hemnet', 'emanet'), ('hemnet', 'f32emanet'),
+                   ('hemnet_analytic', 'f32emanet'), ('hemnet_analytic',
+                                                      'emanet'))
+
 
 def ratios(result: dict) -> List[dict]:
     rows = []
@@ -347,10 +379,14 @@ def ratios(result: dict) -> List[dict]:
     seg = result.get('segmentor', {})
     for fig in ('train_step_time', 'inference_time', 'amp_train_step_time'):
         if fig in seg:
-            add(f'segmentor {fig}', seg[fig], 'hemnet', 'emanet')
+            for num, den in SEGMENTOR_PAIRS:
+                if num in seg[fig] and den in seg[fig]:
+                    add(f'segmentor {fig}', seg[fig], num, den)
     if 'train_memory' in seg:
-        add_memory('segmentor train_memory', seg['train_memory'], 'hemnet',
-                   'emanet')
+        for num, den in SEGMENTOR_PAIRS:
+            if num in seg['train_memory'] and den in seg['train_memory']:
+                add_memory('segmentor train_memory', seg['train_memory'], num,
+                           den)
     return rows
 
 
