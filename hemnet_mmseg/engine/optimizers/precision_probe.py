@@ -176,3 +176,26 @@ def probe_cpu_precision(repeats: int = 5,
         data[key] = result
         _write_cache(path, data)
     return dict(result, cached=False)
+
+
+def main(argv: Optional[list] = None) -> dict:
+    """``python -m hemnet_mmseg.engine.optimizers.precision_probe
+    [--repeats N] [--no-cache]``: print what ``dtype='auto'`` picks here."""
+    import argparse
+    parser = argparse.ArgumentParser(description=main.__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument(
+        '--no-cache',
+        action='store_true',
+        help='measure again, and neither read nor write the cache')
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f'--repeats must be >= 1, got {args.repeats}')
+    result = probe_cpu_precision(
+        repeats=args.repeats, use_cache=not args.no_cache)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == '__main__':
+    main()

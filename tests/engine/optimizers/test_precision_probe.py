@@ -120,3 +120,13 @@ def test_auto_config_is_not_refused_up_front(monkeypatch):
                 optimizer=dict(type='SGD', lr=0.01))))
     set_precision(cfg, None)
     assert cfg.optim_wrapper.dtype == 'auto'
+
+
+def test_command_line_prints_the_pick(cache, native, monkeypatch, capsys):
+    monkeypatch.setattr(probe_mod, 'conv_step_times',
+                        lambda repeats: dict(float32=2.0, bfloat16=1.0))
+    result = probe_mod.main(['--repeats', '2', '--no-cache'])
+    assert result['dtype'] == 'bfloat16' and not cache.exists()
+    assert json.loads(capsys.readouterr().out)['speedup'] == 2.0
+    with pytest.raises(SystemExit):
+        probe_mod.main(['--repeats', '0'])
