@@ -65,6 +65,8 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
     try:
         refuse_unsafe_load_variable()
         main_fn(argv)
+        if close_distributed(finished=True) > 1:
+            exit_without_finalisation(0)
     except (UserError, BadSampleError) as err:
         print(f'{prog}: error: {one_line(err)}', file=sys.stderr)
         sys.exit(2)
@@ -79,9 +81,28 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
         close_distributed()
 
 
-def close_distributed() -> None:
+def exit_without_finalisation(code: int) -> None:
+    """Flush what the run wrote and leave with ``os._exit``: a finished
+    multi-process run skips the interpreter's finalisation, where gloo's
+    threads aborted one in CI (see :func:`close_distributed`). Only for a
+    world of more than one process: a single process (and a test calling
+    :func:`run_main` in-process) ends normally."""
+    import logging
+    logging.shutdown()  # MMEngine's log files
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def close_distributed(finished: bool = False) -> int:
     """Tear the default process group down, if any, before the interpreter
-    exits.
+    exits; return its world size (0 without one).
+
+    Args:
+        finished (bool): every rank's work completed (the tool's main
+            returned): wait at a barrier first, so that no rank tears down
+            while another still talks to it. Not after an error: a rank
+            that failed never reaches the barrier.
 
     ``destroy_process_group`` only drops ``torch.distributed``'s own
     reference: the runner's ``DistributedDataParallel`` reducer (and its
@@ -91,13 +112,20 @@ def close_distributed() -> None:
     pytorch/pytorch#179291 describes the mechanism; seen here in CI in a
     two-process CPU training whose run had already ended). So the cycles
     are collected first, while the interpreter is whole, and the group dies
-    inside ``destroy_process_group``. Local teardown only: no collective,
-    so it cannot hang on a lost rank."""
+    inside ``destroy_process_group``; after a finished run the tools then
+    leave with :func:`exit_without_finalisation`. Without ``finished`` the
+    teardown is local only: no collective, so it cannot hang on a lost
+    rank."""
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        gc.collect()
-        dist.destroy_process_group()
-        gc.collect()
+    if not (dist.is_available() and dist.is_initialized()):
+        return 0
+    world_size = dist.get_world_size()
+    if finished and world_size > 1:
+        dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
+    gc.collect()
+    return world_size
 
 
 def add_cfg_options(parser) -> None:
