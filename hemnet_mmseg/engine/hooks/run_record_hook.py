@@ -98,4 +98,5 @@ class RunRecordHook(Hook):
             train_wall_s=round(time.time() - self._start, 1),
             date=time.strftime('%Y-%m-%d'))
         with open(osp.join(runner.log_dir, 'run.json'), 'w') as f:
-            json.dump(record, f, indent=1)
+            # default=repr: an em_compile backend may be a callable
+            json.dump(record, f, indent=1, default=repr)
