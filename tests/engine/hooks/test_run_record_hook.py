@@ -1,0 +1,44 @@
+"""RunRecordHook writes run.json from the built model, in-process."""
+import json
+import types
+
+import torch
+
+from hemnet_mmseg.engine.hooks import RunRecordHook
+from hemnet_mmseg.models import HEMHead
+
+
+def _backend(graph_module, example_inputs):
+    return graph_module.forward
+
+
+def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
+    """em_compile may name its backend by a callable; run.json used to
+    fail to serialise it at the end of training."""
+    model = torch.nn.Module()
+    model.decode_head = HEMHead(
+        in_channels=8,
+        in_index=0,
+        channels=8,
+        ema_channels=8,
+        num_bases=4,
+        num_stages=3,
+        num_classes=3,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        em_compile=dict(backend=_backend))
+    runner = types.SimpleNamespace(
+        model=model,
+        cfg=types.SimpleNamespace(filename='configs/x.py'),
+        seed=3,
+        max_iters=10,
+        iter=0,
+        optim_wrapper=types.SimpleNamespace(),
+        log_dir=str(tmp_path))
+    hook = RunRecordHook()
+    hook.before_train(runner)
+    hook.after_train(runner)
+    record = json.load(open(tmp_path / 'run.json'))
+    head = record['decode_head']
+    assert head['type'] == 'HEMHead' and head['step_size'] == 0.5
+    assert '_backend' in head['em_compile']['backend']
+    assert record['precision'] == 'float32' and record['seed'] == 3
