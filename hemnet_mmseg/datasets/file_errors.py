@@ -33,10 +33,37 @@ def png_bit_depth(path: str) -> int:
     return head[24]
 
 
+#: PNG chunks Pillow may take EXIF from: eXIf, and the text chunks that
+#: can hold a "Raw profile type exif"
+_PNG_EXIF_CHUNKS = (b'eXIf', b'tEXt', b'zTXt', b'iTXt')
+
+
+def _png_may_hold_exif(path: str) -> bool:
+    """False when ``path`` is a PNG none of whose chunks can hold EXIF;
+    reads the chunk headers only (Pillow decodes the whole PNG to look for
+    EXIF that may follow the pixels: 4 ms per CamVid image, on every
+    sample). True for anything else, or when in doubt."""
+    with open(path, 'rb') as f:
+        if f.read(8) != b'\x89PNG\r\n\x1a\n':
+            return True
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return True  # truncated: let Pillow decide
+            kind = head[4:]
+            if kind in _PNG_EXIF_CHUNKS:
+                return True
+            if kind == b'IEND':
+                return False
+            f.seek(int.from_bytes(head[:4], 'big') + 4, 1)  # data, CRC
+
+
 def exif_orientation(path: str) -> int:
     """The EXIF orientation tag of an image (1, the identity, when it has
     none or is not readable by PIL)."""
     from PIL import Image
+    if not _png_may_hold_exif(path):
+        return 1
     try:
         with Image.open(path) as img:
             return int(img.getexif().get(0x0112, 1) or 1)

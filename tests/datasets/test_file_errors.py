@@ -101,3 +101,18 @@ def test_zero_byte_image_message_keeps_the_file_name(toy):
     with pytest.raises(BadSampleError) as err:
         _dataset(toy)[0]
     assert '\n' not in str(err.value) and img in str(err.value)
+
+
+def test_orientation_of_a_png_without_exif_chunks_decodes_nothing(
+        toy, monkeypatch):
+    """Pillow decodes a whole PNG to look for EXIF; the check runs on every
+    sample, so a PNG whose chunks cannot hold EXIF is answered from its
+    chunk headers."""
+    from hemnet_mmseg.datasets.file_errors import exif_orientation
+    img = sorted(glob.glob(osp.join(toy, 'img_dir', 'val', '*.png')))[0]
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError('the pixels were decoded')
+
+    monkeypatch.setattr(Image.Image, 'load', no_decode)
+    assert exif_orientation(img) == 1
