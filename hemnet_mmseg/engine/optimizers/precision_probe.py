@@ -19,8 +19,6 @@ import json
 import os
 import os.path as osp
 import platform
-import statistics
-import tempfile
 import time
 from typing import Callable, Dict, Optional
 
@@ -88,17 +86,10 @@ def conv_step_times(repeats: int = 5, warmup: int = 2) -> Dict[str, float]:
 
         return run
 
+    from hemnet_mmseg.analysis.timing import interleaved
     steps = dict(float32=step(None), bfloat16=step(torch.bfloat16))
-    times = {name: [] for name in steps}
-    for _ in range(warmup):
-        for run in steps.values():
-            run()
-    for _ in range(repeats):
-        for name, run in steps.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    times = interleaved(steps, repeats, warmup, torch.device('cpu'))
+    return {name: fig['median'] for name, fig in times.items()}
 
 
 def _read_cache(path: str) -> dict:
@@ -112,12 +103,10 @@ def _read_cache(path: str) -> dict:
 
 def _write_cache(path: str, data: dict) -> None:
     """Write atomically; a cache that cannot be written is only a cost."""
+    from hemnet_mmseg.utils.checkpoint_files import atomic_write_text
     try:
         os.makedirs(osp.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=osp.dirname(path), suffix='.tmp')
-        with os.fdopen(fd, 'w') as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1))
     except OSError:
         pass
 
