@@ -24,7 +24,7 @@ import hemnet_mmseg  # noqa: F401  (before any config is parsed)
 from hemnet_mmseg.datasets import BadSampleError
 from hemnet_mmseg.utils import (UserError, refuse_unsafe_load_variable,
                                 replace_syncbn)
-from hemnet_mmseg.utils.errors import Terminated
+from hemnet_mmseg.utils.errors import Terminated, join_lines
 
 # mmengine 0.10.7 imports pkg_resources, which setuptools<82 (pinned for it)
 # deprecates loudly on every start; known and harmless for the tools. Set
@@ -43,8 +43,7 @@ def one_line(err: Exception) -> str:
     if '\n' not in text:
         return text
     if 'Traceback (most recent call last)' not in text:
-        return ' '.join(line.strip() for line in text.splitlines()
-                        if line.strip())
+        return join_lines(text)
     last = text.splitlines()[-1]
     name = f'{type(err).__name__}: '
     return last.split(name, 1)[1] if name in last else last

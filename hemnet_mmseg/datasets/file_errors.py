@@ -21,7 +21,7 @@ import mmcv
 import numpy as np
 from mmengine.fileio import get
 
-from ..utils.errors import UserError
+from ..utils.errors import UserError, join_lines
 
 
 def png_bit_depth(path: str) -> int:
@@ -91,9 +91,7 @@ class MissingDataError(UserError, FileNotFoundError):
 
 def _summary(err: Exception) -> str:
     """``Type: message`` on one line (cv2's messages end in a newline)."""
-    text = ' '.join(line.strip() for line in str(err).splitlines()
-                    if line.strip())
-    return f'{type(err).__name__}: {text}'
+    return f'{type(err).__name__}: {join_lines(str(err))}'
 
 
 class NamedFileErrorsMixin:

@@ -1,4 +1,10 @@
-"""The error type for bad input from the user."""
+"""The error type for bad input from the user, and one-line messages."""
+
+
+def join_lines(text: str) -> str:
+    """A message of several lines (cv2's end in a newline) on one line:
+    its non-blank lines, stripped, joined with spaces."""
+    return ' '.join(line.strip() for line in text.splitlines() if line.strip())
 
 
 class UserError(Exception):
