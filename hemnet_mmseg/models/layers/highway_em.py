@@ -146,7 +146,7 @@ def reconstruct(bases: Tensor, resp: Tensor) -> Tensor:
     Returns:
         Tensor: X_rec, (B, C, N).
     """
-    return torch.matmul(bases, resp.transpose(1, 2))
+    return torch.bmm(bases, resp.transpose(1, 2))
 
 
 class EMResult(NamedTuple):
