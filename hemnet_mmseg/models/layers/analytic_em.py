@@ -4,8 +4,9 @@
 per iteration for the backward (docs/analysis.md, "Cost"): on a GPU the
 head's step is launch-bound. :class:`UnrolledEMFunction` runs the same
 forward without recording a graph and computes the backward by hand: per
-iteration four matmuls and a few elementwise ops, saving only what the
-backward cannot cheaply recompute (Z(t) for every t, and the C x K means).
+iteration 19 ops, four of them (b)mm, saving only what the backward cannot
+cheaply recompute (Zn(t) and its column masses for every t, and the C x K
+means).
 
 The math (one iteration, X (B, C, N), mu (B|1, C, K), beta, eta):
 
@@ -13,18 +14,24 @@ The math (one iteration, X (B, C, N), mu (B|1, C, K), beta, eta):
   when the bases are not normalised (the Gaussian bias), else 0:
   ``dlogits = Z * (dZ - sum_k dZ * Z)``, ``dX += beta mu dlogits^T``,
   ``dmu += beta (X dlogits - mu * sum_n dlogits [bias])``.
-* M-step ``mu_hat = X Zn``, ``Zn = Z / s``, ``s = sum_n Z``:
+* M-step ``mu_hat = X Zn``, ``Zn = Z / m``, ``m = sum_n Z``:
   ``dX += dmu_hat Zn^T``, ``dZn = X^T dmu_hat``,
-  ``dZ += (dZn - sum_n dZn * Zn) / s``.
+  ``dZ += (dZn - sum_n dZn * Zn) / m``.
 * N-step, with ``l2norm'`` the backward of ``x / ||x||``,
   ``dx = (g - y (y . g)) / ||x||``: for normalised bases
   ``mu(t) = l2norm((1 - eta) mu(t-1) + eta v)``, ``v = l2norm(mu_hat)``
   (unit mixing) or ``mu_hat`` (raw), and ``l2norm(mu_hat)`` at eta 1; for
   free bases ``mu(t) = (1 - eta) mu(t-1) + eta mu_hat``.
 
+Fused for few kernels: with ``dmu_hat = s g`` (s = eta, or 1),
+``D = X^T g - sum_n (X^T g) Zn [+ m dZ(T) / s]`` carries ``dZ = s D / m``,
+and since ``Z = m Zn`` the E-step's ``dlogits = beta s Zn (D - m sum_k D
+Zn)``: the masses never divide, and every scale (s, beta, 1 - eta) rides
+on a ``baddbmm``'s alpha or beta.
+
 Shapes: B batch, C channels, N pixels, K bases.
 """
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -36,7 +43,7 @@ from .matmul_precision import cuda_matmul_precision, forward_precision
 def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
     """The backward of ``unit = x / norm`` (``F.normalize`` over dim 1,
     ``norm`` already clamped at its eps), from the saved output:
-    ``dx = (g - unit (unit . g)) / norm`` (5 ops).
+    ``dx = (g - unit (unit . g)) / norm`` (4 ops).
 
     Args:
         unit (Tensor): the normalised output, (B, C, K).
@@ -46,7 +53,8 @@ def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
     Returns:
         Tensor: dL/dx, (B, C, K).
     """
-    return (grad - unit * (unit * grad).sum(dim=1, keepdim=True)) / norm
+    dot = (unit * grad).sum(dim=1, keepdim=True)
+    return torch.addcmul(grad, unit, dot, value=-1.0).div_(norm)
 
 
 def _normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
@@ -55,13 +63,22 @@ def _normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
     return x / norm, norm
 
 
+def _accumulate(acc: Optional[Tensor], like: Tensor, b1: Tensor, b2: Tensor,
+                alpha: float, keep: float = 1.0) -> Tensor:
+    """``keep * acc + alpha * b1 @ b2`` in one ``baddbmm`` (``acc`` None:
+    ``alpha * b1 @ b2``, ``like`` standing in as the ignored input)."""
+    if acc is None:
+        return torch.baddbmm(like, b1, b2, beta=0.0, alpha=alpha)
+    return torch.baddbmm(acc, b1, b2, beta=keep, alpha=alpha)
+
+
 class UnrolledEMFunction(torch.autograd.Function):
     """``(mu(T), Z(T)) = unrolled_em(X, mu(0), T, ...)`` with an analytic
     backward to X and mu(0).
 
     Saved per iteration: mu(t-1) (C x K), Zn(t) (the column-normalised
-    responsibilities, B x N x K) and its column masses, and the unit
-    vectors and norms of the N-step (C x K); Z(t) is Zn(t) times the masses.
+    responsibilities, B x N x K) and its column masses m(t) (B x 1 x K),
+    and the unit vectors and norms of the N-step (C x K); Z(t) = m Zn.
     """
 
     @staticmethod
@@ -73,13 +90,14 @@ class UnrolledEMFunction(torch.autograd.Function):
         eta = step_size
         unit_mix = normalize_bases and mixing == 'unit' and eta != 1.0
         saved: List[Tensor] = []
+        batch = feats.shape[0]
         mu = bases
         resp = None
         # (B, N, C): a view
         feats_t = feats.transpose(1, 2)
         for _ in range(num_stages):
-            # E-step (as highway_em.e_step)
-            logits = torch.matmul(feats_t, mu)
+            # E-step (as highway_em.e_step); bmm, not matmul: no reshapes
+            logits = torch.bmm(feats_t, mu.expand(batch, -1, -1))
             if not normalize_bases:
                 logits = logits - 0.5 * (mu * mu).sum(dim=1, keepdim=True)
             if inv_temperature != 1.0:
@@ -88,17 +106,17 @@ class UnrolledEMFunction(torch.autograd.Function):
             # M-step (as highway_em.m_step)
             mass = resp.norm(p=1, dim=1, keepdim=True).clamp_min(EPS)
             resp_n = resp / mass
-            hat = torch.matmul(feats, resp_n)
-            # N-step (as highway_em.highway_step)
+            hat = torch.bmm(feats, resp_n)
+            # N-step (as highway_em.highway_step): (1 - eta) mu + eta v
             v, v_norm = _normalize(hat) if unit_mix else (hat, None)
-            mixed = v if eta == 1.0 else (1.0 - eta) * mu + eta * v
+            mixed = v if eta == 1.0 else torch.lerp(mu, v, eta)
             if normalize_bases:
                 new, new_norm = _normalize(mixed)
             else:
                 new, new_norm = mixed, None
-            saved += [mu, resp_n, mass, v, new]
-            saved += [v_norm] if unit_mix else []
-            saved += [new_norm] if normalize_bases else []
+            saved += [mu, resp_n, mass]
+            saved += [new, new_norm] if normalize_bases else []
+            saved += [v, v_norm] if unit_mix else []
             mu = new
         ctx.save_for_backward(feats, *saved)
         ctx.settings = (num_stages, eta, inv_temperature, normalize_bases,
@@ -113,58 +131,59 @@ class UnrolledEMFunction(torch.autograd.Function):
             return UnrolledEMFunction._backward(ctx, grad_mu, grad_resp)
 
     @staticmethod
-    def _backward(ctx, grad_mu: Tensor, grad_resp: Tensor):
+    def _backward(ctx, grad_mu: Optional[Tensor],
+                  grad_resp: Optional[Tensor]):
         num_stages, eta, beta, normalize, unit_mix, shape0 = ctx.settings
         feats, *saved = ctx.saved_tensors
-        per = 5 + int(unit_mix) + int(normalize)
+        per = 3 + 2 * int(normalize) + 2 * int(unit_mix)
+        batch = feats.shape[0]
         feats_t = feats.transpose(1, 2)
         grad_x = None
         g_mu = grad_mu
         for t in range(num_stages - 1, -1, -1):
-            mu, resp_n, mass, v, new, *norms = saved[t * per:(t + 1) * per]
-            v_norm = norms[0] if unit_mix else None
-            new_norm = norms[-1] if normalize else None
-            g_prev = None
-            if g_mu is None:  # only Z(T) was used
-                g_hat = None
-            else:
-                g_mixed = _unit_backward(new, new_norm,
-                                         g_mu) if normalize else g_mu
-                if eta == 1.0:
-                    g_hat = g_mixed
-                else:
-                    g_prev = (1.0 - eta) * g_mixed
-                    g_hat = eta * g_mixed
-                    if unit_mix:
-                        g_hat = _unit_backward(v, v_norm, g_hat)
+            mu, resp_n, mass, *rest = saved[t * per:(t + 1) * per]
+            mu = mu.expand(batch, -1, -1)
             g_resp = grad_resp if t == num_stages - 1 else None
+            # the N-step: g_prev (times 1 - eta) to mu(t-1), g_hat (times
+            # scale) to mu_hat(t)
+            g_prev, g_hat, scale = None, None, 1.0
+            if g_mu is not None:
+                g_hat = _unit_backward(rest[0], rest[1],
+                                       g_mu) if normalize else g_mu
+                if eta != 1.0:
+                    g_prev, scale = g_hat, eta
+                    if unit_mix:
+                        g_hat = _unit_backward(rest[2], rest[3], g_hat)
             if g_hat is not None:
-                # M-step: mu_hat = X Zn, Zn = Z / mass
-                # dX += dmu_hat Zn^T: (B, C, K) @ (B, K, N)
-                gx = torch.matmul(g_hat, resp_n.transpose(1, 2))
-                grad_x = gx if grad_x is None else grad_x + gx
-                # dZn = X^T dmu_hat: (B, N, C) @ (B, C, K)
-                g_resp_n = torch.matmul(feats_t, g_hat)
-                g_m = (g_resp_n -
-                       (g_resp_n * resp_n).sum(dim=1, keepdim=True)) / mass
-                g_resp = g_m if g_resp is None else g_resp + g_m
-            if g_resp is None:
-                g_mu = g_prev
+                # M-step. dX += s g Zn^T: (B, C, K) @ (B, K, N)
+                grad_x = _accumulate(grad_x, feats, g_hat,
+                                     resp_n.transpose(1, 2), scale)
+                # dZn = s X^T g: (B, N, C) @ (B, C, K)
+                g_zn = torch.bmm(feats_t, g_hat)
+                # D = dZn / s - sum_n (dZn / s) Zn, dZ = s D / m: (B, N, K)
+                diff = g_zn - (g_zn * resp_n).sum(dim=1, keepdim=True)
+                if g_resp is not None:
+                    diff = torch.addcmul(diff, mass, g_resp, value=1 / scale)
+            elif g_resp is not None:
+                diff = mass * g_resp
+            else:  # nothing reaches this iteration's E-step
+                g_mu = None if g_prev is None else g_prev * (1.0 - eta)
                 continue
-            # E-step: Z = softmax(beta (X^T mu - bias))
-            resp = resp_n * mass
-            g_logits = resp * (
-                g_resp - (g_resp * resp).sum(dim=2, keepdim=True))
-            if beta != 1.0:
-                g_logits = g_logits * beta
-            # dX += mu dlogits^T: (B|1, C, K) @ (B, K, N)
-            gx = torch.matmul(mu, g_logits.transpose(1, 2))
-            grad_x = gx if grad_x is None else grad_x + gx
-            # dmu += X dlogits: (B, C, N) @ (B, N, K)
-            g_e = torch.matmul(feats, g_logits)
-            if not normalize:
-                g_e = g_e - mu * g_logits.sum(dim=1, keepdim=True)
-            g_mu = g_e if g_prev is None else g_prev + g_e
+            # E-step: dlogits = beta s Zn (D - m sum_k D Zn): (B, N, K)
+            row = (diff * resp_n).sum(dim=2, keepdim=True)
+            g_logits = torch.addcmul(diff, mass, row, value=-1.0).mul_(resp_n)
+            alpha = beta * scale
+            # dX += mu dlogits^T: (B, C, K) @ (B, K, N)
+            grad_x = _accumulate(grad_x, feats, mu, g_logits.transpose(1, 2),
+                                 alpha)
+            # dmu(t-1) = (1 - eta) g_prev + X dlogits: (B, C, N) @ (B, N, K)
+            g_mu = _accumulate(g_prev, mu, feats, g_logits, alpha, 1.0 - eta)
+            if not normalize:  # the Gaussian bias -||mu_k||^2 / 2
+                g_mu = torch.addcmul(
+                    g_mu,
+                    mu,
+                    g_logits.sum(dim=1, keepdim=True),
+                    value=-alpha)
         if g_mu is not None and g_mu.shape != shape0:
             g_mu = g_mu.sum(dim=0, keepdim=True)  # mu(0) broadcast
         return grad_x, g_mu, None, None, None, None, None

@@ -118,3 +118,28 @@ def test_head_gradients_are_the_same_with_either_backward(
     for name in grads[0]:
         torch.testing.assert_close(
             grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize('variant,step_size,per_iteration', [
+    (VARIANTS[0], 0.5, 19),
+    (VARIANTS[0], 1.0, 15),
+    (VARIANTS[1], 0.5, 15),
+    (VARIANTS[2], 0.5, 13),
+])
+def test_backward_dispatches_a_fixed_handful_of_ops_per_iteration(
+        variant, step_size, per_iteration):
+    """What a launch-bound GPU pays for (issue 26): the backward's ATen ops
+    grow by at most ``per_iteration`` per EM iteration (4 of them bmm or
+    baddbmm; autograd through the plain functions dispatches about 50)."""
+    from hemnet_mmseg.analysis.timing import op_counts
+    counts = []
+    for num_stages in (1, 5):
+        feats, bases = _inputs(0, 1.0, batch_bases=False)
+
+        def loss(t=num_stages, x=feats, mu=bases):
+            new, resp = analytic_unrolled_em(x, mu, t, step_size, 0.7,
+                                             **variant)
+            return new.square().sum() + resp.square().sum()
+
+        counts.append(op_counts(loss)['backward'])
+    assert (counts[1] - counts[0]) / 4 <= per_iteration

@@ -14,15 +14,20 @@ FLAGS = torch.backends.cuda.matmul
 
 @pytest.fixture
 def matmul_precisions(monkeypatch):
-    """The CUDA fp32 precision flag at every torch.matmul call."""
+    """The CUDA fp32 precision flag at every torch.matmul, bmm and baddbmm
+    call."""
     seen = []
-    matmul = torch.matmul
 
-    def recording(*args, **kwargs):
-        seen.append(FLAGS.fp32_precision)
-        return matmul(*args, **kwargs)
+    def recording(fn):
 
-    monkeypatch.setattr(torch, 'matmul', recording)
+        def call(*args, **kwargs):
+            seen.append(FLAGS.fp32_precision)
+            return fn(*args, **kwargs)
+
+        return call
+
+    for name in ('matmul', 'bmm', 'baddbmm'):
+        monkeypatch.setattr(torch, name, recording(getattr(torch, name)))
     return seen
 
 
