@@ -19,7 +19,8 @@ special case ``eta = 1`` with the loop run without gradient.
 
 Everything here is a plain function on tensors, shared by the ``nn.Module``
 (:class:`~hemnet_mmseg.models.layers.HEMModule`), the tests and the analysis
-tools. Only ``matmul`` is used (no ``einsum``: ONNX opset 11 has none).
+tools. Only ``bmm`` and ``matmul`` are used (no ``einsum``: ONNX opset 11
+has none).
 
 Shape shorthand:
     B: batch, C: channels, N = H * W: pixels, K: bases (mixture components).
@@ -62,8 +63,9 @@ def e_step(feats: Tensor,
     Returns:
         Tensor: Z, (B, N, K); rows sum to one.
     """
-    # (B, N, C) @ (B|1, C, K) -> (B, N, K)
-    logits = torch.matmul(feats.transpose(1, 2), bases)
+    # (B, N, C) @ (B, C, K) -> (B, N, K); bmm, not matmul (no reshapes)
+    logits = torch.bmm(
+        feats.transpose(1, 2), bases.expand(feats.shape[0], -1, -1))
     if gaussian_bias:
         # (B|1, 1, K)
         logits = logits - 0.5 * (bases * bases).sum(dim=1, keepdim=True)
@@ -88,7 +90,7 @@ def m_step(feats: Tensor, resp: Tensor) -> Tensor:
     # L1-normalise each column of Z over the N pixels (Z >= 0)
     resp_normed = F.normalize(resp, p=1, dim=1, eps=EPS)
     # (B, C, N) @ (B, N, K) -> (B, C, K)
-    return torch.matmul(feats, resp_normed)
+    return torch.bmm(feats, resp_normed)
 
 
 def highway_step(bases: Tensor,
