@@ -31,8 +31,7 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert ops['f32ema'] == ops['ema']
     assert ops['hem_analytic']['backward'] < ops['hem']['backward']
     assert ops['hem_analytic']['forward'] < ops['hem']['forward']
-    assert sum(ops['hem_analytic'].values()) <= 2 * sum(
-        ops['f32ema'].values())
+    assert sum(ops['hem_analytic'].values()) <= 2 * sum(ops['f32ema'].values())
     mem = head['train_memory']
     # EMAHead saves nothing through its no-grad loop; HEMHead saves more
     assert mem['hem']['bytes'] > mem['ema']['bytes'] > 0

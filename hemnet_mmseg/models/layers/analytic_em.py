@@ -63,8 +63,12 @@ def _normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
     return x / norm, norm
 
 
-def _accumulate(acc: Optional[Tensor], like: Tensor, b1: Tensor, b2: Tensor,
-                alpha: float, keep: float = 1.0) -> Tensor:
+def _accumulate(acc: Optional[Tensor],
+                like: Tensor,
+                b1: Tensor,
+                b2: Tensor,
+                alpha: float,
+                keep: float = 1.0) -> Tensor:
     """``keep * acc + alpha * b1 @ b2`` in one ``baddbmm`` (``acc`` None:
     ``alpha * b1 @ b2``, ``like`` standing in as the ignored input)."""
     if acc is None:
@@ -131,8 +135,7 @@ class UnrolledEMFunction(torch.autograd.Function):
             return UnrolledEMFunction._backward(ctx, grad_mu, grad_resp)
 
     @staticmethod
-    def _backward(ctx, grad_mu: Optional[Tensor],
-                  grad_resp: Optional[Tensor]):
+    def _backward(ctx, grad_mu: Optional[Tensor], grad_resp: Optional[Tensor]):
         num_stages, eta, beta, normalize, unit_mix, shape0 = ctx.settings
         feats, *saved = ctx.saved_tensors
         per = 3 + 2 * int(normalize) + 2 * int(unit_mix)
@@ -180,10 +183,7 @@ class UnrolledEMFunction(torch.autograd.Function):
             g_mu = _accumulate(g_prev, mu, feats, g_logits, alpha, 1.0 - eta)
             if not normalize:  # the Gaussian bias -||mu_k||^2 / 2
                 g_mu = torch.addcmul(
-                    g_mu,
-                    mu,
-                    g_logits.sum(dim=1, keepdim=True),
-                    value=-alpha)
+                    g_mu, mu, g_logits.sum(dim=1, keepdim=True), value=-alpha)
         if g_mu is not None and g_mu.shape != shape0:
             g_mu = g_mu.sum(dim=0, keepdim=True)  # mu(0) broadcast
         return grad_x, g_mu, None, None, None, None, None
