@@ -169,3 +169,22 @@ def op_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
         if loss.requires_grad:
             loss.backward()
     return dict(forward=forward.count, backward=backward.count)
+
+
+def flop_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
+    """Floating-point operations of one training step, as torch's
+    ``FlopCounterMode`` counts them (matmuls and convolutions; elementwise
+    ops count zero): what a compute-bound step pays for.
+
+    Returns:
+        dict: ``forward`` and ``backward`` FLOPs.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as forward:
+        loss = loss_fn()
+    with FlopCounterMode(display=False) as backward:
+        if loss.requires_grad:
+            loss.backward()
+    return dict(
+        forward=forward.get_total_flops(), backward=backward.get_total_flops())

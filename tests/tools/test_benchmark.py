@@ -32,6 +32,19 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert ops['hem_analytic']['backward'] < ops['hem']['backward']
     assert ops['hem_analytic']['forward'] < ops['hem']['forward']
     assert sum(ops['hem_analytic'].values()) <= 2 * sum(ops['f32ema'].values())
+    # FLOPs: HEMNet adds the backward through the EM and into the mid conv,
+    # which EMAHead never trains; the same forward for either backward
+    flops = head['flops']
+    assert flops['f32ema'] == flops['ema']
+    assert flops['hem']['backward'] > flops['f32ema']['backward']
+    assert flops['hem_analytic']['forward'] == flops['hem']['forward']
+    rows = {
+        (r['figure'], r['numerator'], r['denominator']): r['ratio']
+        for r in data['ratios']
+    }
+    assert rows['head op_counts', 'hem_analytic', 'f32ema'] == sum(
+        ops['hem_analytic'].values()) / sum(ops['f32ema'].values())
+    assert rows['head flops', 'hem', 'f32ema'] > 1
     mem = head['train_memory']
     # EMAHead saves nothing through its no-grad loop; HEMHead saves more
     assert mem['hem']['bytes'] > mem['ema']['bytes'] > 0

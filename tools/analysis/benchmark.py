@@ -47,9 +47,9 @@ from typing import Dict, List, Optional
 import torch
 from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
 
-from hemnet_mmseg.analysis.timing import (inference, interleaved, linear_fit,
-                                          op_counts, ratio, sync, train_memory,
-                                          train_step)
+from hemnet_mmseg.analysis.timing import (flop_counts, inference, interleaved,
+                                          linear_fit, op_counts, ratio, sync,
+                                          train_memory, train_step)
 from hemnet_mmseg.models import Float32EMAHead, HEMHead, HEMModule
 from hemnet_mmseg.utils import replace_syncbn
 
@@ -147,6 +147,10 @@ def head_figures(args, device) -> dict:
     }
     out['op_counts'] = {
         k: op_counts(loss_fn(h))
+        for k, h in heads.items() if k != 'hem_compiled'
+    }
+    out['flops'] = {
+        k: flop_counts(loss_fn(h))
         for k, h in heads.items() if k != 'hem_compiled'
     }
     if args.amp_dtype:
@@ -353,11 +357,16 @@ def ratios(result: dict) -> List[dict]:
         if fig is not None:
             rows.append(dict(figure=name, **ratio(fig, a, b)))
 
-    def add_memory(name, mem, a, b):
+    def add_exact(name, fig, a, b):
+        """A ratio of exact totals (bytes, op counts, FLOPs): no spread."""
+        total = {
+            k: v['bytes'] if 'bytes' in v else v['forward'] + v['backward']
+            for k, v in fig.items() if k in (a, b)
+        }
         rows.append(
             dict(
                 figure=name,
-                ratio=mem[a]['bytes'] / mem[b]['bytes'],
+                ratio=total[a] / total[b],
                 numerator=a,
                 denominator=b,
                 spread=0.0))
@@ -368,10 +377,10 @@ def ratios(result: dict) -> List[dict]:
             for num, den in PAIRS:
                 if num in head[fig] and den in head[fig]:
                     add(f'head {fig}', head[fig], num, den)
-    if 'train_memory' in head:
+    for fig in ('train_memory', 'op_counts', 'flops'):
         for num, den in PAIRS:
-            if num in head['train_memory'] and den in head['train_memory']:
-                add_memory('head train_memory', head['train_memory'], num, den)
+            if num in head.get(fig, {}) and den in head.get(fig, {}):
+                add_exact(f'head {fig}', head[fig], num, den)
     if 'unit' in result:
         f = result['unit']['forward_time']
         add('EM unit forward', f, 'hem_module_eta1', 'ema_module')
@@ -385,8 +394,8 @@ def ratios(result: dict) -> List[dict]:
     if 'train_memory' in seg:
         for num, den in SEGMENTOR_PAIRS:
             if num in seg['train_memory'] and den in seg['train_memory']:
-                add_memory('segmentor train_memory', seg['train_memory'], num,
-                           den)
+                add_exact('segmentor train_memory', seg['train_memory'], num,
+                          den)
     return rows
 
 
