@@ -36,7 +36,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .highway_em import EPS
+from .highway_em import EPS, e_step
 from .matmul_precision import cuda_matmul_precision, forward_precision
 
 
@@ -94,20 +94,11 @@ class UnrolledEMFunction(torch.autograd.Function):
         eta = step_size
         unit_mix = normalize_bases and mixing == 'unit' and eta != 1.0
         saved: List[Tensor] = []
-        batch = feats.shape[0]
         mu = bases
         resp = None
-        # (B, N, C): a view
-        feats_t = feats.transpose(1, 2)
         for _ in range(num_stages):
-            # E-step (as highway_em.e_step); bmm, not matmul: no reshapes
-            logits = torch.bmm(feats_t, mu.expand(batch, -1, -1))
-            if not normalize_bases:
-                logits = logits - 0.5 * (mu * mu).sum(dim=1, keepdim=True)
-            if inv_temperature != 1.0:
-                logits = logits * inv_temperature
-            resp = torch.softmax(logits, dim=2)
-            # M-step (as highway_em.m_step)
+            resp = e_step(feats, mu, inv_temperature, not normalize_bases)
+            # M-step (as highway_em.m_step, keeping Zn and its masses)
             mass = resp.norm(p=1, dim=1, keepdim=True).clamp_min(EPS)
             resp_n = resp / mass
             hat = torch.bmm(feats, resp_n)
@@ -169,8 +160,7 @@ class UnrolledEMFunction(torch.autograd.Function):
                     diff = torch.addcmul(diff, mass, g_resp, value=1 / scale)
             elif g_resp is not None:
                 diff = mass * g_resp
-            else:  # nothing reaches this iteration's E-step
-                g_mu = None if g_prev is None else g_prev * (1.0 - eta)
+            else:  # no gradient reaches this iteration (nor mu(0))
                 continue
             # E-step: dlogits = beta s Zn (D - m sum_k D Zn): (B, N, K)
             row = (diff * resp_n).sum(dim=2, keepdim=True)
