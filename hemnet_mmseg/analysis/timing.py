@@ -163,12 +163,7 @@ def op_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
                 self.count += 1
             return func(*args, **(kwargs or {}))
 
-    with _Count() as forward:
-        loss = loss_fn()
-    with _Count() as backward:
-        if loss.requires_grad:
-            loss.backward()
-    return dict(forward=forward.count, backward=backward.count)
+    return _per_pass(loss_fn, _Count, lambda mode: mode.count)
 
 
 def flop_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
@@ -181,10 +176,17 @@ def flop_counts(loss_fn: Callable[[], torch.Tensor]) -> dict:
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as forward:
+    return _per_pass(loss_fn, lambda: FlopCounterMode(display=False),
+                     lambda mode: mode.get_total_flops())
+
+
+def _per_pass(loss_fn: Callable[[], torch.Tensor], new_mode: Callable,
+              read: Callable) -> dict:
+    """``read`` of a fresh ``new_mode()`` around the forward (``loss_fn``)
+    and another around the backward of one training step."""
+    with new_mode() as forward:
         loss = loss_fn()
-    with FlopCounterMode(display=False) as backward:
+    with new_mode() as backward:
         if loss.requires_grad:
             loss.backward()
-    return dict(
-        forward=forward.get_total_flops(), backward=backward.get_total_flops())
+    return dict(forward=read(forward), backward=read(backward))
