@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 
 import hemnet_mmseg  # noqa: F401
+from hemnet_mmseg.models.layers import HEMModule
 from hemnet_mmseg.utils import replace_syncbn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -17,10 +18,8 @@ CONFIGS = sorted(
     p for p in glob.glob(
         osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
-HEMNET_ONLY = {
-    'step_size', 'num_stages_eval', 'inv_temperature', 'backprop_em',
-    'normalize_bases', 'highway_mixing', 'learn_bases'
-}
+#: the HEM unit's own settings (EMAHead has num_stages and momentum too)
+HEMNET_ONLY = set(HEMModule.SETTINGS) - {'num_stages', 'momentum'}
 #: EMANet heads: mmseg's own, and its float32-EM variant (CPU recipes)
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
 #: mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_{data}

@@ -18,32 +18,33 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     head = data['head']
     for fig in ('train_step_time', 'inference_time'):
         assert set(head[fig]) == {
-            'ema', 'hem', 'hem_raw', 'unrolled', 'f32ema', 'hem_analytic',
+            'ema', 'hem', 'hem_raw', 'unrolled', 'f32ema', 'hem_autograd',
             'hem_one_step', 'hem_implicit'
         }
         for s in head[fig].values():
             assert {'median', 'min', 'max', 'repeats', 'unit'} <= set(s)
             assert s['min'] <= s['median'] <= s['max']
     ops = head['op_counts']
-    # EMANet's loop sends nothing back; the analytic unit dispatches fewer
-    # ops than autograd through the same iterations, forward (bmm, lerp)
-    # and backward, and at most twice Float32EMAHead's (issue 26's target)
+    # EMANet's loop sends nothing back; the default (analytic) unit
+    # dispatches fewer ops than autograd through the same iterations,
+    # forward (bmm, lerp) and backward, and at most twice Float32EMAHead's
+    # (issue 26's target)
     assert ops['f32ema'] == ops['ema']
-    assert ops['hem_analytic']['backward'] < ops['hem']['backward']
-    assert ops['hem_analytic']['forward'] < ops['hem']['forward']
-    assert sum(ops['hem_analytic'].values()) <= 2 * sum(ops['f32ema'].values())
+    assert ops['hem']['backward'] < ops['hem_autograd']['backward']
+    assert ops['hem']['forward'] < ops['hem_autograd']['forward']
+    assert sum(ops['hem'].values()) <= 2 * sum(ops['f32ema'].values())
     # FLOPs: HEMNet adds the backward through the EM and into the mid conv,
     # which EMAHead never trains; the same forward for either backward
     flops = head['flops']
     assert flops['f32ema'] == flops['ema']
     assert flops['hem']['backward'] > flops['f32ema']['backward']
-    assert flops['hem_analytic']['forward'] == flops['hem']['forward']
+    assert flops['hem_autograd']['forward'] == flops['hem']['forward']
     rows = {
         (r['figure'], r['numerator'], r['denominator']): r['ratio']
         for r in data['ratios']
     }
-    assert rows['head op_counts', 'hem_analytic', 'f32ema'] == sum(
-        ops['hem_analytic'].values()) / sum(ops['f32ema'].values())
+    assert rows['head op_counts', 'hem', 'f32ema'] == sum(
+        ops['hem'].values()) / sum(ops['f32ema'].values())
     assert rows['head flops', 'hem', 'f32ema'] > 1
     mem = head['train_memory']
     # EMAHead saves nothing through its no-grad loop; HEMHead saves more

@@ -79,7 +79,7 @@ def test_rehearsal_runs_every_step(gpu_inputs, tmp_path):
     assert (out / 'summary.md').read_text().startswith('# GPU check')
     assert (out / 'runs' / 'camvid_hemnet' / 'run.json').is_file()
     profile = json.load(open(out / 'profile' / 'profile.json'))
-    assert profile['head']['hem_analytic']['cpu_ops'] > 0
+    assert profile['head']['hem_autograd']['cpu_ops'] > 0
 
 
 @needs_shared

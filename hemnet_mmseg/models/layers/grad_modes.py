@@ -184,7 +184,8 @@ def em_with_grad_mode(feats: Tensor,
         em_backward (str): ``'autograd'`` or ``'analytic'``: how the
             backward through the iterations of ``'unrolled'`` and
             ``'one_step'`` is computed (the same gradient; a history, which
-            the analysis tools trace with autograd, always uses autograd).
+            the analysis tools trace with autograd, and a traced or
+            exported graph always use the plain functions).
 
     Returns:
         EMResult: mu(T) (B, C, K), Z(T) (B, N, K), optional histories; the
@@ -201,8 +202,12 @@ def em_with_grad_mode(feats: Tensor,
     if em_backward not in EM_BACKWARDS:
         raise ValueError(f'em_backward must be one of {EM_BACKWARDS}, '
                          f'got {em_backward!r}')
+    # Tracing (torch.jit.trace, the TorchScript ONNX exporter) records the
+    # plain ops: an exported graph has no backward, and torch 2.13's ONNX
+    # inlining of a two-output autograd.Function returns Z(T) where mu(T)
+    # belongs (tests/models/decode_heads/test_onnx_export.py)
     analytic = em_backward == 'analytic' and not return_history and \
-        torch.is_grad_enabled()
+        torch.is_grad_enabled() and not torch.jit.is_tracing()
     if grad_mode == 'unrolled' and analytic:
         new, resp = analytic_unrolled_em(feats, bases, num_stages, **kwargs)
         return EMResult(new, resp)

@@ -314,7 +314,7 @@ def test_settings_live_on_the_unit_as_plain_attributes():
         learn_bases=False,
         implicit_iters=10,
         implicit_tol=1e-4,
-        em_backward='autograd',
+        em_backward='analytic',
         em_compile=False,
         em_tf32=False)
 

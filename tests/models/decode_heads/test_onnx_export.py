@@ -16,10 +16,14 @@ class _Wrap(torch.nn.Module):
         return self.head([x])
 
 
-def test_onnx_opset11_export_matches_pytorch(tmp_path):
+@pytest.mark.parametrize('em_backward', ['analytic', 'autograd'])
+def test_onnx_opset11_export_matches_pytorch(tmp_path, em_backward):
+    # the analytic backward's autograd.Function is not exported: torch
+    # 2.13's ONNX inlining of it put Z(T) where mu(T) belongs (0.36 off)
     onnx = pytest.importorskip('onnx')
     torch.manual_seed(0)
     head = HEMHead(
+        em_backward=em_backward,
         in_channels=32,
         channels=16,
         ema_channels=24,
