@@ -82,9 +82,17 @@ def test_damaged_cache_is_probed_again(cache, native):
 
 
 def test_real_probe_times_both_precisions(cache):
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
     times = probe_mod.conv_step_times(repeats=1, warmup=0)
     assert set(times) == {'float32', 'bfloat16'}
     assert all(t > 0 for t in times.values())
+    # the caller's RNG stream goes on as if the probe had not run (before
+    # the fix it was reseeded to 0: a machine's first 'auto' run, which
+    # probes, drew other dropout masks than its later ones, which read the
+    # cache, with the same seed)
+    assert torch.equal(torch.rand(3), expected)
 
 
 @pytest.mark.parametrize('picked,cast', [('bfloat16', torch.bfloat16),
