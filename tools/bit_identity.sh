@@ -4,20 +4,24 @@
 # the working tree, same seed and settings, on the CPU, and compares every
 # tensor of the two checkpoints.
 #
-#   bash tools/bit_identity.sh REV [ITERS]     (default 12 iterations)
+#   bash tools/bit_identity.sh REV [ITERS [CFG_OPTION ...]]
+#
+# (default 12 iterations); further arguments are extra --cfg-options for
+# both runs, e.g. model.decode_head.grad_mode=implicit.
 #
 # Uses .venv (make setup); REV's code is put first on PYTHONPATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REV=${1:?usage: tools/bit_identity.sh REV [ITERS]}
+REV=${1:?usage: tools/bit_identity.sh REV [ITERS [CFG_OPTION ...]]}
 ITERS=${2:-12}
+shift $(( $# < 2 ? $# : 2 ))
 PY=${PY:-.venv/bin/python}
 TMP=$(mktemp -d)
 trap 'git worktree remove --force "$TMP/old" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
 git worktree add -q "$TMP/old" "$REV"
 CFG=configs/hemnet/hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py
 OPTS=(train_cfg.max_iters="$ITERS" train_cfg.val_interval="$ITERS"
-      default_hooks.checkpoint.interval="$ITERS" randomness.seed=0)
+      default_hooks.checkpoint.interval="$ITERS" randomness.seed=0 "$@")
 for loader in train_dataloader val_dataloader test_dataloader; do
   OPTS+=("$loader.dataset.data_root=$TMP/toy" "$loader.num_workers=0"
          "$loader.persistent_workers=False")

@@ -28,7 +28,7 @@ only the backward differs.
 F is one E-step plus N-step (:func:`em_step`). Shapes: B batch, C channels,
 N pixels, K bases; X (B, C, N), mu (B|1, C, K), Z (B, N, K).
 """
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -110,7 +110,7 @@ def implicit_fixed_point(feats: Tensor,
                          bases: Tensor,
                          max_iters: int = 10,
                          tol: float = 1e-4,
-                         stats: Optional[dict] = None,
+                         on_adjoint: Optional[Callable[[dict], None]] = None,
                          **step_kwargs) -> Tensor:
     """mu(T-1) as a fixed point of F, carrying the implicit gradient to X.
 
@@ -118,13 +118,24 @@ def implicit_fixed_point(feats: Tensor,
     v arriving at it becomes ``w = v (I - dF/dmu)^-1`` (by
     :func:`solve_adjoint`), which then reaches X as ``w dF/dX``.
 
+    After each backward ``on_adjoint`` gets the solve's statistics:
+    ``iters`` (of the iterate used), ``change`` (its relative residual),
+    ``converged`` (1.0 where the residual reached ``tol``, else 0.0) and
+    ``grad_ratio``: ``||g_1 + w dF/dX|| / ||g_1 + v dF/dX||`` at X, the
+    gradient the solve returned against the one its iterate 0 (``w = v``,
+    the Jacobian-free gradient) gives, g_1 being the gradient X gets
+    through the last iteration alone. It costs one more forward of F and
+    two vector-Jacobian products to X per backward, on a graph of their
+    own (the training gradient is computed as without it), and a hook on
+    ``feats`` that reads the gradient X receives.
+
     Args:
         feats (Tensor): X, (B, C, N), with gradient.
         bases (Tensor): mu(T-1), (B, C, K), without gradient.
         max_iters (int): adjoint iterations at most. Defaults to 10.
         tol (float): relative tolerance of the adjoint. Defaults to 1e-4.
-        stats (dict, optional): filled in the backward with ``iters`` (of
-            the iterate used) and ``change`` (its relative residual).
+        on_adjoint (callable, optional): called with the statistics above
+            after each backward.
         **step_kwargs: step_size, inv_temperature, normalize_bases, mixing.
 
     Returns:
@@ -135,6 +146,7 @@ def implicit_fixed_point(feats: Tensor,
     # value: bases exactly (x - x == 0); gradient: through F(bases, X) to X
     fixed = bases + (stepped - stepped.detach())
     frozen = feats.detach()
+    solved: dict = {}
 
     def adjoint_hook(grad: Tensor) -> Tensor:
         with torch.enable_grad():
@@ -146,12 +158,34 @@ def implicit_fixed_point(feats: Tensor,
                     out, leaf, vec, retain_graph=True)[0]
 
             adjoint, used, change = solve_adjoint(grad, vjp, max_iters, tol)
-        if stats is not None:
-            stats.update(iters=used, change=change)
+            if on_adjoint is not None:
+                # w dF/dX and v dF/dX on a graph of their own
+                x = frozen.clone().requires_grad_()
+                out_x, _ = em_step(x, bases, **step_kwargs)
+                solved.update(
+                    iters=used,
+                    change=change,
+                    converged=float(change <= tol),
+                    to_x=[
+                        torch.autograd.grad(out_x, x, vec,
+                                            retain_graph=True)[0]
+                        for vec in (adjoint, grad)
+                    ])
         return adjoint
+
+    def input_hook(grad: Tensor) -> None:
+        # grad = g_1 + w dF/dX: what X received through the unit
+        if 'to_x' not in solved:
+            return
+        implicit, jacobian_free = solved.pop('to_x')
+        direct = grad - implicit
+        ratio = grad.norm() / (direct + jacobian_free).norm().clamp_min(1e-30)
+        on_adjoint(dict(solved, grad_ratio=float(ratio)))
 
     if fixed.requires_grad:
         fixed.register_hook(adjoint_hook)
+        if on_adjoint is not None:
+            feats.register_hook(input_hook)
     return fixed
 
 
@@ -166,7 +200,7 @@ def em_with_grad_mode(feats: Tensor,
                       return_history: bool = False,
                       implicit_iters: int = 10,
                       implicit_tol: float = 1e-4,
-                      implicit_stats: Optional[dict] = None,
+                      on_adjoint: Optional[Callable[[dict], None]] = None,
                       em_backward: str = 'autograd') -> EMResult:
     """T iterations of highway EM with the backward of ``grad_mode``.
 
@@ -180,7 +214,8 @@ def em_with_grad_mode(feats: Tensor,
             return_history: as :func:`~.highway_em.unrolled_em`.
         implicit_iters (int): adjoint iterations at most (``'implicit'``).
         implicit_tol (float): adjoint tolerance (``'implicit'``).
-        implicit_stats (dict, optional): filled by the adjoint solve.
+        on_adjoint (callable, optional): gets the adjoint solve's
+            statistics after each backward (:func:`implicit_fixed_point`).
         em_backward (str): ``'autograd'`` or ``'analytic'``: how the
             backward through the iterations of ``'unrolled'`` and
             ``'one_step'`` is computed (the same gradient; a history, which
@@ -239,7 +274,7 @@ def em_with_grad_mode(feats: Tensor,
     if grad_mode == 'implicit' and torch.is_grad_enabled():
         prev = implicit_fixed_point(feats, prev.expand(feats.shape[0], -1,
                                                        -1), implicit_iters,
-                                    implicit_tol, implicit_stats, **kwargs)
+                                    implicit_tol, on_adjoint, **kwargs)
     if grad_mode == 'one_step' and analytic:
         new, resp = analytic_unrolled_em(feats, prev, 1, **kwargs)
     else:

@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
@@ -236,13 +237,25 @@ class HEMModule(EMAModule):
         self.em_backward = em_backward
         self.em_compile = em_compile
         self.em_tf32 = em_tf32
-        #: the last implicit backward's adjoint solve: ``iters``, ``change``
+        #: the last implicit backward's adjoint solve (:meth:`record_adjoint`)
         self.adjoint_stats: Dict[str, Any] = {}
         if learn_bases:
             # same state-dict key: EMANet checkpoints still load strict
             bases = self.bases
             del self.bases
             self.bases = nn.Parameter(bases)
+
+    def record_adjoint(self, stats: Dict[str, float]) -> None:
+        """Keep the latest implicit backward's adjoint statistics
+        (:func:`~.grad_modes.implicit_fixed_point`) in
+        :attr:`adjoint_stats` and log them through MMEngine's message hub
+        as ``train/adjoint_<key>`` (the console line and ``scalars.json``).
+        """
+        self.adjoint_stats.clear()
+        self.adjoint_stats.update(stats)
+        hub = MessageHub.get_current_instance()
+        for key, value in stats.items():
+            hub.update_scalar(f'train/adjoint_{key}', value)
 
     @property
     def backprop_em(self) -> bool:
@@ -297,7 +310,7 @@ class HEMModule(EMAModule):
             options.update(
                 implicit_iters=self.implicit_iters,
                 implicit_tol=self.implicit_tol,
-                implicit_stats=self.adjoint_stats)
+                on_adjoint=self.record_adjoint)
         em = em_with_grad_mode
         if return_history:
             options.update(return_history=True)  # analysis: eager

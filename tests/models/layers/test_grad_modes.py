@@ -3,7 +3,7 @@ forward in every mode, and each backward what it claims to be."""
 import pytest
 import torch
 
-from hemnet_mmseg.models.layers import GRAD_MODES, em_with_grad_mode
+from hemnet_mmseg.models.layers import GRAD_MODES, em_step, em_with_grad_mode
 
 C, N, K, B = 8, 48, 4, 2
 
@@ -161,7 +161,7 @@ def test_implicit_reports_its_adjoint_solve():
             'implicit',
             implicit_iters=iters,
             implicit_tol=tol,
-            implicit_stats=stats)
+            on_adjoint=stats.update)
         (weight *
          torch.matmul(res.bases, res.resp.transpose(1, 2))).sum().backward()
         assert torch.isfinite(x.grad).all()
@@ -191,3 +191,50 @@ def test_diverging_adjoint_returns_its_lowest_residual_iterate():
     w, iters, res = solve_adjoint(v, lambda x: -1.5 * x, 30, 1e-6)
     assert iters == 0 and torch.equal(w, v)
     assert res == pytest.approx(1.5)
+
+
+def _two_grads(feats, bases, weight, num_stages, **kw):
+    """dL/dX of the implicit mode, and the two candidates its logged
+    ratio compares, built by hand: the solve's gradient g_1 + w dF/dX
+    (what X gets) and iterate 0's g_1 + v dF/dX (the same graph with the
+    adjoint hook left out)."""
+    stats = {}
+    got = _input_grad(
+        'implicit',
+        feats,
+        bases,
+        weight,
+        num_stages,
+        on_adjoint=stats.update,
+        **kw)
+    prev = em_with_grad_mode(feats, bases, num_stages - 1, 'none').bases
+    x = feats.clone().requires_grad_()
+    stepped, _ = em_step(x, prev)
+    fixed = prev + (stepped - stepped.detach())  # no adjoint: w = v
+    last, resp = em_step(x, fixed)
+    (weight * torch.matmul(last, resp.transpose(1, 2))).sum().backward()
+    return got, x.grad, stats
+
+
+def test_implicit_logs_the_norm_ratio_it_claims():
+    """on_adjoint's grad_ratio is ||implicit dL/dX|| / ||iterate-0
+    dL/dX||, both computed here independently."""
+    feats, bases, weight = _clustered(7)
+    got, iterate0, stats = _two_grads(feats, bases, weight, 3)
+    assert set(stats) == {'iters', 'change', 'converged', 'grad_ratio'}
+    assert stats['grad_ratio'] == pytest.approx(
+        float(got.norm() / iterate0.norm()), rel=1e-9)
+    assert not torch.allclose(got, iterate0)  # the ratio is not trivially 1
+
+
+def test_hem_module_logs_the_adjoint_solve_to_the_message_hub():
+    from mmengine.logging import MessageHub
+
+    from hemnet_mmseg.models import HEMModule
+    hub = MessageHub.get_instance('adjoint-test')
+    unit = HEMModule(8, 4, 3, grad_mode='implicit')
+    x = torch.randn(2, 8, 5, 6, requires_grad=True)
+    unit(x).square().sum().backward()
+    for key in ('iters', 'change', 'converged', 'grad_ratio'):
+        assert hub.get_scalar(f'train/adjoint_{key}').current() == \
+            unit.adjoint_stats[key], key
