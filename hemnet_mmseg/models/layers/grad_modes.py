@@ -116,15 +116,19 @@ def implicit_fixed_point(feats: Tensor,
 
     The value returned is ``bases`` exactly; in the backward, the gradient
     v arriving at it becomes ``w = v (I - dF/dmu)^-1`` (by
-    :func:`solve_adjoint`), which then reaches X as ``w dF/dX``.
+    :func:`solve_adjoint`), which then reaches X as ``w dF/dX``. Where the
+    solve does not reach ``tol`` (a forward far from its fixed point, where
+    the plain iteration grows without bound), w is its iterate 0, ``w = v``:
+    the Jacobian-free gradient (Fung et al., AAAI 2022), the first term of
+    the Neumann series of ``(I - dF/dmu)^-1``, which cannot blow up.
 
     After each backward ``on_adjoint`` gets the solve's statistics:
-    ``iters`` (of the iterate used), ``change`` (its relative residual),
-    ``converged`` (1.0 where the residual reached ``tol``, else 0.0) and
-    ``grad_ratio``: ``||g_1 + w dF/dX|| / ||g_1 + v dF/dX||`` at X, the
-    gradient the solve returned against the one its iterate 0 (``w = v``,
-    the Jacobian-free gradient) gives, g_1 being the gradient X gets
-    through the last iteration alone. It costs one more forward of F and
+    ``iters`` (the iterate the solve returned), ``change`` (its relative
+    residual), ``converged`` (1.0 where it reached ``tol``), ``fallback``
+    (1.0 where iterate 0 was used instead) and ``grad_ratio``:
+    ``||g_1 + w dF/dX|| / ||g_1 + v dF/dX||`` at X, the solve's gradient
+    against iterate 0's, g_1 being the gradient X gets through the last
+    iteration alone. It costs one more forward of F and
     two vector-Jacobian products to X per backward, on a graph of their
     own (the training gradient is computed as without it), and a hook on
     ``feats`` that reads the gradient X receives.
@@ -158,6 +162,7 @@ def implicit_fixed_point(feats: Tensor,
                     out, leaf, vec, retain_graph=True)[0]
 
             adjoint, used, change = solve_adjoint(grad, vjp, max_iters, tol)
+            fallback = change > tol
             if on_adjoint is not None:
                 # w dF/dX and v dF/dX on a graph of their own
                 x = frozen.clone().requires_grad_()
@@ -165,21 +170,24 @@ def implicit_fixed_point(feats: Tensor,
                 solved.update(
                     iters=used,
                     change=change,
-                    converged=float(change <= tol),
+                    converged=float(not fallback),
+                    fallback=float(fallback),
                     to_x=[
                         torch.autograd.grad(out_x, x, vec,
                                             retain_graph=True)[0]
                         for vec in (adjoint, grad)
                     ])
-        return adjoint
+        # unsolved: iterate 0, the Jacobian-free gradient, cannot blow up
+        return grad if fallback else adjoint
 
     def input_hook(grad: Tensor) -> None:
-        # grad = g_1 + w dF/dX: what X received through the unit
+        # grad = g_1 + (w or v) dF/dX: what X received through the unit
         if 'to_x' not in solved:
             return
         implicit, jacobian_free = solved.pop('to_x')
-        direct = grad - implicit
-        ratio = grad.norm() / (direct + jacobian_free).norm().clamp_min(1e-30)
+        direct = grad - (jacobian_free if solved['fallback'] else implicit)
+        ratio = (direct + implicit).norm() / (
+            direct + jacobian_free).norm().clamp_min(1e-30)
         on_adjoint(dict(solved, grad_ratio=float(ratio)))
 
     if fixed.requires_grad:

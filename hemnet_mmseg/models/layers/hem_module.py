@@ -239,6 +239,9 @@ class HEMModule(EMAModule):
         self.em_tf32 = em_tf32
         #: the last implicit backward's adjoint solve (:meth:`record_adjoint`)
         self.adjoint_stats: Dict[str, Any] = {}
+        #: implicit backwards whose adjoint fell back to iterate 0 (this
+        #: process)
+        self.adjoint_fallbacks = 0
         if learn_bases:
             # same state-dict key: EMANet checkpoints still load strict
             bases = self.bases
@@ -247,14 +250,16 @@ class HEMModule(EMAModule):
 
     def record_adjoint(self, stats: Dict[str, float]) -> None:
         """Keep the latest implicit backward's adjoint statistics
-        (:func:`~.grad_modes.implicit_fixed_point`) in
-        :attr:`adjoint_stats` and log them through MMEngine's message hub
+        (:func:`~.grad_modes.implicit_fixed_point`), with ``fallbacks``, the
+        count of backwards that fell back to iterate 0, in
+        :attr:`adjoint_stats`, and log them through MMEngine's message hub
         as ``train/adjoint_<key>`` (the console line and ``scalars.json``).
         """
+        self.adjoint_fallbacks += int(stats['fallback'])
         self.adjoint_stats.clear()
-        self.adjoint_stats.update(stats)
+        self.adjoint_stats.update(stats, fallbacks=self.adjoint_fallbacks)
         hub = MessageHub.get_current_instance()
-        for key, value in stats.items():
+        for key, value in self.adjoint_stats.items():
             hub.update_scalar(f'train/adjoint_{key}', value)
 
     @property

@@ -220,8 +220,12 @@ def test_implicit_logs_the_norm_ratio_it_claims():
     """on_adjoint's grad_ratio is ||implicit dL/dX|| / ||iterate-0
     dL/dX||, both computed here independently."""
     feats, bases, weight = _clustered(7)
-    got, iterate0, stats = _two_grads(feats, bases, weight, 3)
-    assert set(stats) == {'iters', 'change', 'converged', 'grad_ratio'}
+    got, iterate0, stats = _two_grads(
+        feats, bases, weight, 3, implicit_tol=1e-13, implicit_iters=500)
+    assert stats['converged'] == 1.0
+    assert set(stats) == {
+        'iters', 'change', 'converged', 'fallback', 'grad_ratio'
+    }
     assert stats['grad_ratio'] == pytest.approx(
         float(got.norm() / iterate0.norm()), rel=1e-9)
     assert not torch.allclose(got, iterate0)  # the ratio is not trivially 1
@@ -235,6 +239,77 @@ def test_hem_module_logs_the_adjoint_solve_to_the_message_hub():
     unit = HEMModule(8, 4, 3, grad_mode='implicit')
     x = torch.randn(2, 8, 5, 6, requires_grad=True)
     unit(x).square().sum().backward()
-    for key in ('iters', 'change', 'converged', 'grad_ratio'):
+    for key in ('iters', 'change', 'converged', 'fallback', 'grad_ratio',
+                'fallbacks'):
         assert hub.get_scalar(f'train/adjoint_{key}').current() == \
             unit.adjoint_stats[key], key
+
+
+def test_implicit_falls_back_to_iterate_0_far_from_the_fixed_point():
+    """Unclustered pixels, T 3, beta 1: the forward is far from its fixed
+    point and the adjoint iteration does not reach its tolerance; the
+    backward then uses iterate 0 (w = v), not the lowest-residual iterate,
+    and says so."""
+    feats, bases, weight = _data(8, scale=3.0)
+    got, iterate0, stats = _two_grads(feats, bases, weight, 3)
+    assert stats['converged'] == 0.0 and stats['fallback'] == 1.0, stats
+    assert stats['iters'] > 0  # the old policy would have used another
+    assert stats['grad_ratio'] != pytest.approx(1.0, abs=1e-3)
+    torch.testing.assert_close(got, iterate0, rtol=1e-12, atol=1e-12)
+
+
+def _exact_implicit(feats, bases, weight, num_stages, **kw):
+    """dL/dX with the adjoint solved exactly (float64, a dense solve):
+    g_1 + v (I - dF/dmu)^-1 dF/dX at mu(T-1)."""
+    prev = em_with_grad_mode(feats, bases, num_stages - 1, 'none',
+                             **kw).bases.expand(feats.shape[0], -1, -1)
+
+    def loss(x, mu):
+        last, resp = em_step(x, mu, **kw)
+        return (weight * torch.matmul(last, resp.transpose(1, 2))).sum()
+
+    x = feats.clone().requires_grad_()
+    mu = prev.clone().requires_grad_()
+    direct, v = torch.autograd.grad(loss(x, mu), (x, mu))
+    jac = torch.autograd.functional.jacobian(
+        lambda m: em_step(feats, m, **kw)[0],
+        prev).reshape(prev.numel(), prev.numel())
+    eye = torch.eye(prev.numel(), dtype=jac.dtype)
+    w = torch.linalg.solve((eye - jac).T, v.reshape(-1)).reshape(prev.shape)
+    x = feats.clone().requires_grad_()
+    step, _ = em_step(x, prev, **kw)
+    (through, ) = torch.autograd.grad(step, x, w)
+    return direct + through
+
+
+def test_contractive_implicit_is_the_exact_implicit_gradient():
+    """beta 0.1: dF/dmu is contractive (about 0.5 per adjoint iteration
+    here), the adjoint reaches the default tolerance 1e-4 within 50
+    iterations, nothing falls back, and dL/dX is the float64 reference's (a
+    dense solve of the adjoint)."""
+    feats, bases, weight = _data(9)
+    kw = dict(inv_temperature=0.1)
+    stats = {}
+    got = _input_grad(
+        'implicit',
+        feats,
+        bases,
+        weight,
+        3,
+        on_adjoint=stats.update,
+        implicit_iters=50,
+        **kw)
+    assert stats['converged'] == 1.0 and stats['fallback'] == 0.0, stats
+    exact = _exact_implicit(feats, bases, weight, 3, **kw)
+    # a residual under 1e-4 at a contraction of about 0.5: 2e-4 at most
+    assert float((got - exact).norm() / exact.norm()) < 2e-4
+    tight = _input_grad(
+        'implicit',
+        feats,
+        bases,
+        weight,
+        3,
+        implicit_iters=200,
+        implicit_tol=1e-14,
+        **kw)
+    torch.testing.assert_close(tight, exact, rtol=1e-10, atol=1e-12)
