@@ -3,9 +3,11 @@ analyse (``CONFIG CHECKPOINT`` or the random head), the etas, the seed and
 ``--cfg-options``. The heads themselves come from
 :mod:`hemnet_mmseg.analysis.sources`."""
 import argparse
+import os.path as osp
 
 from hemnet_mmseg.analysis.sources import HeadAndBatch, load_head
-from .common import add_cfg_options
+from hemnet_mmseg.utils import UserError
+from .common import add_cfg_options, check_output_file
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,3 +45,38 @@ def load_source(args: argparse.Namespace) -> HeadAndBatch:
     """The head and batch :func:`add_source_arguments` chose."""
     return load_head(args.config, args.checkpoint, args.num_images,
                      tuple(args.size), args.seed, args.cfg_options)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser,
+                         what: str = 'JSON output path',
+                         plot: bool = True) -> None:
+    """``--out`` (``what``), ``--plot`` (a PNG beside it by default) when
+    the tool draws one, and ``--overwrite``."""
+    parser.add_argument('--out', required=True, help=what)
+    if plot:
+        parser.add_argument('--plot', help='PNG path (default: beside --out)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace output files that exist (refused by default)')
+
+
+def check_output_arguments(parser: argparse.ArgumentParser,
+                           args: argparse.Namespace, *inputs: str) -> None:
+    """``parser.error`` unless every output (``--out``, and ``--plot``,
+    resolved here to its default beside ``--out``) is none of the inputs
+    (``inputs`` and the tool's CONFIG and CHECKPOINT) and, without
+    ``--overwrite``, does not exist yet."""
+    outs = [args.out]
+    if 'plot' in args:
+        args.plot = args.plot or osp.splitext(args.out)[0] + '.png'
+        outs.append(args.plot)
+    if len(set(map(osp.realpath, outs))) < len(outs):
+        parser.error(f'--out and --plot are the same file: {args.out}')
+    named = [getattr(args, 'config', None), getattr(args, 'checkpoint', None)]
+    try:
+        for out in outs:
+            check_output_file(out, [p for p in (*inputs, *named) if p],
+                              args.overwrite)
+    except UserError as err:
+        parser.error(str(err))

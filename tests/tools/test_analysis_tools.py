@@ -162,3 +162,41 @@ def test_grad_estimators_random_head(tmp_path, load_tool):
     ])
     assert not unconverged['references'][0]['converged']
     assert all(r['cos_dx'] is None for r in unconverged['rows'])
+
+
+#: every analysis tool that writes --out, with the arguments it needs
+WRITERS = {
+    'highway_regime': [],
+    'grad_estimators': [],
+    'gradient_flow': [],
+    'em_convergence': [],
+    'benchmark': ['--quick'],
+    'precision_benchmark': [],
+    'attention_maps': ['CFG', 'CKPT', 'IMG'],
+}
+
+
+@pytest.mark.parametrize('name', sorted(WRITERS))
+def test_outputs_are_guarded_like_test_and_infer(tmp_path, load_tool, name,
+                                                 capsys):
+    """Issue 32: ``highway_regime.py CFG ck.pth --out ck.pth`` replaced a
+    98 MB checkpoint with JSON; every tool that writes refuses an output
+    that is one of its inputs, and an existing one without --overwrite."""
+    tool = load_tool(name)
+    existing = tmp_path / 'old.json'
+    existing.write_text('keep')
+    args = [a.replace('CFG', str(tmp_path / 'c.py')) for a in WRITERS[name]]
+    with pytest.raises(SystemExit) as err:
+        tool.main(args + ['--out', str(existing)])
+    assert err.value.code == 2 and '--overwrite' in capsys.readouterr().err
+    assert existing.read_text() == 'keep'
+    if name in ('highway_regime', 'grad_estimators', 'gradient_flow',
+                'em_convergence'):
+        ckpt = tmp_path / 'ck.pth'
+        ckpt.write_text('weights')
+        with pytest.raises(SystemExit):
+            tool.main([str(tmp_path / 'c.py'),
+                       str(ckpt), '--out',
+                       str(ckpt), '--overwrite'])
+        assert 'is the input' in capsys.readouterr().err
+        assert ckpt.read_text() == 'weights'

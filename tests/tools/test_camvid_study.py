@@ -94,3 +94,28 @@ def test_missing_plan_is_named(tmp_path, load_tool, capsys):
     with pytest.raises(SystemExit):
         study.main(['status', missing])
     assert missing in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('names', [['../victim'], [''], ['.'], ['/tmp/x'],
+                                   ['a/b'], ['dup', 'dup'], ['dup', './dup']])
+def test_run_names_that_leave_the_runs_folder_or_repeat_are_refused(
+        tmp_path, tiny_toy_root, toy_opts, load_tool, toy_config, names):
+    """A name is joined onto the runs folder, whose run folder the driver
+    deletes: ``../victim`` deleted a sibling, ``''`` the whole folder; a
+    repeated name trained once and recorded twice."""
+    study = load_tool('camvid_study')
+    path, plan = write_plan(tmp_path, tiny_toy_root, toy_opts,
+                            [(name, toy_config) for name in names])
+    runs = tmp_path / 'results' / 'mini'
+    (runs / 'other').mkdir(parents=True)
+    (runs / 'other' / 'run.json').write_text('{}')
+    victim = tmp_path / 'results' / 'victim'
+    victim.mkdir()
+    (victim / 'keep.txt').write_text('mine')
+    for command in ('run', 'status'):
+        with pytest.raises(SystemExit, match='run name'):
+            study.main([command, path, '--work-root', str(tmp_path / 'w')]
+                       if command == 'run' else [command, path])
+    assert (victim / 'keep.txt').read_text() == 'mine'
+    assert (runs / 'other' / 'run.json').read_text() == '{}'
+    assert not (tmp_path / 'w').exists()  # nothing trained

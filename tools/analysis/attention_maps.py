@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 
 from hemnet_mmseg.analysis import find_hem_module, trace_em
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            check_output_arguments)
 from hemnet_mmseg.cli.common import run_main
 from hemnet_mmseg.utils import UserError, check_checkpoint_file
 
@@ -71,7 +73,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('image')
-    parser.add_argument('--out', required=True, help='PNG output path')
+    add_output_arguments(parser, 'PNG output path', plot=False)
     parser.add_argument(
         '--bases', type=int, nargs='+', help='which bases k to show')
     parser.add_argument(
@@ -80,7 +82,9 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         default=4,
         help='without --bases: the N with the most mass')
     parser.add_argument('--device', default='cpu')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_output_arguments(parser, args, args.image)
+    return args
 
 
 def main(argv: Optional[list] = None) -> str:

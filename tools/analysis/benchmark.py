@@ -53,6 +53,8 @@ from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
 from hemnet_mmseg.analysis.timing import (flop_counts, inference, interleaved,
                                           linear_fit, op_counts, ratio, sync,
                                           train_memory, train_step)
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            check_output_arguments)
 from hemnet_mmseg.models import Float32EMAHead, HEMHead, HEMModule
 from hemnet_mmseg.utils import replace_syncbn
 
@@ -402,7 +404,7 @@ def ratios(result: dict) -> List[dict]:
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', required=True, help='JSON output path')
+    add_output_arguments(parser, plot=False)
     parser.add_argument(
         '--device',
         default=None,
@@ -460,6 +462,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         action='store_true',
         help='tiny shapes and 2 repeats (for tests)')
     args = parser.parse_args(argv)
+    check_output_arguments(parser, args)
     device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     gpu = device.type == 'cuda'

@@ -69,8 +69,38 @@ def sh(cmd: List[str], log: Optional[str] = None, check: bool = True) -> str:
 
 
 def load_plan(path: str) -> dict:
+    """The plan, with every run name checked (:func:`check_run_names`)."""
     with open(path) as f:
-        return json.load(f)
+        plan = json.load(f)
+    check_run_names(plan)
+    return plan
+
+
+def check_run_names(plan: dict) -> None:
+    """Each run's name is one plain folder name, used once: the driver
+    joins it onto the runs folder and the work root and deletes the folder
+    it names before writing a run's records.
+
+    Raises:
+        SystemExit: an empty name, ``.`` or ``..``, one with a path
+            separator (an absolute path included), or one that repeats
+            another run's name (two entries would share one work dir: the
+            second resumed the first's final checkpoint and recorded its
+            result as its own).
+    """
+    seen = set()
+    for entry in plan.get('runs', []):
+        name = entry.get('name')
+        if not isinstance(name, str) or name in ('', '.', '..') or any(
+                sep and sep in name for sep in (os.sep, os.altsep, '/')):
+            raise SystemExit(
+                f'camvid_study: run name {name!r} must be one plain folder '
+                'name (not empty, no path separator, not . or ..)')
+        if name in seen:
+            raise SystemExit(
+                f'camvid_study: run name {name!r} appears twice in the plan;'
+                ' each run needs its own name (and work dir)')
+        seen.add(name)
 
 
 def save_plan(path: str, plan: dict) -> None:
@@ -188,7 +218,7 @@ def measure_regime(entry: dict, head: dict, ckpt: str, work: str,
     path = osp.join(out, 'regime.json')
     sh([
         sys.executable, 'tools/analysis/highway_regime.py', entry['config'],
-        ckpt, '--out', path, '--plot',
+        ckpt, '--overwrite', '--out', path, '--plot',
         osp.join(work, 'regime.png'), '--max-stages',
         str(regime.get('max_stages', 10)), '--num-images',
         str(regime.get('num_images', 2)), '--etas'
@@ -224,7 +254,7 @@ def measure_estimators(entry: dict, head: dict, ckpt: str, opts: List[str],
         ]
     cmd = [
         sys.executable, 'tools/analysis/grad_estimators.py', entry['config'],
-        ckpt, '--out',
+        ckpt, '--overwrite', '--out',
         osp.join(out, 'estimators.json'), '--num-images',
         str(spec.get('num_images', 2)), '--stages'
     ] + [str(t) for t in spec.get('stages', [1, 2, 3, 5, 10, 20])

@@ -15,13 +15,14 @@ Usage::
 """
 import argparse
 import json
-import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 
 from hemnet_mmseg.analysis import find_hem_module, load_trained, trace_em
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            check_output_arguments)
 from hemnet_mmseg.cli.common import add_cfg_options
 from hemnet_mmseg.models.layers import log_likelihood, unrolled_em
 
@@ -106,8 +107,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', nargs='?')
     parser.add_argument('checkpoint', nargs='?')
-    parser.add_argument('--out', required=True, help='JSON output path')
-    parser.add_argument('--plot', help='PNG path (default: beside --out)')
+    add_output_arguments(parser)
     parser.add_argument(
         '--etas', type=float, nargs='+', default=[1.0, 0.8, 0.5, 0.2])
     parser.add_argument('--max-stages', type=int, default=20)
@@ -135,6 +135,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.config is None) != (args.checkpoint is None):
         parser.error('give both CONFIG and CHECKPOINT, or neither')
+    check_output_arguments(parser, args)
     if any(not 0 < e <= 1 for e in args.etas):
         parser.error('--etas must be in (0, 1]')
     if not 1 <= args.reference_stages <= args.max_stages:
@@ -193,7 +194,7 @@ def main(argv: Optional[list] = None) -> dict:
         sources=sources)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
-    png = args.plot or osp.splitext(args.out)[0] + '.png'
+    png = args.plot
     plot(result, png)
     print(f'wrote {args.out} and {png}')
     for src in sources:

@@ -18,14 +18,15 @@ Usage::
 """
 import argparse
 import json
-import os.path as osp
 import time
 from typing import Optional
 
 import torch
 
 from hemnet_mmseg.analysis.estimators import MODES, compare_estimators
-from hemnet_mmseg.cli.analysis_args import (add_source_arguments,
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            add_source_arguments,
+                                            check_output_arguments,
                                             check_source_arguments,
                                             load_source)
 
@@ -51,12 +52,10 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         type=int,
         default=1000,
         help='T of the reference (converged) forward')
-    parser.add_argument('--out', required=True, help='JSON to write')
-    parser.add_argument(
-        '--plot', help='PNG to write (default: beside '
-        'the JSON)')
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     check_source_arguments(parser, args)
+    check_output_arguments(parser, args)
     if any(t < 1 for t in args.stages) or args.ref_stages < 2:
         parser.error('--stages must be >= 1 and --ref-stages >= 2')
     if any(not 0 < b <= 1e6 for b in args.inv_temperatures):
@@ -129,7 +128,7 @@ def main(argv: Optional[list] = None) -> dict:
               'wall time (meaningful only on quiet cores)'))
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
-    plot(result, args.plot or osp.splitext(args.out)[0] + '.png')
+    plot(result, args.plot)
     return result
 
 

@@ -21,7 +21,6 @@ It writes the JSON (``--out``) and a PNG beside it (``--plot``).
 """
 import argparse
 import json
-import os.path as osp
 import time
 from typing import Dict, List, Optional
 
@@ -29,7 +28,9 @@ import torch
 
 from hemnet_mmseg.analysis.gradients import em_gradients
 from hemnet_mmseg.analysis.sources import HeadAndBatch
-from hemnet_mmseg.cli.analysis_args import (add_source_arguments,
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            add_source_arguments,
+                                            check_output_arguments,
                                             check_source_arguments,
                                             load_source)
 
@@ -162,8 +163,7 @@ def plot(result: dict, path: str) -> None:
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_source_arguments(parser)
-    parser.add_argument('--out', required=True, help='JSON output path')
-    parser.add_argument('--plot', help='PNG path (default: beside --out)')
+    add_output_arguments(parser)
     parser.add_argument('--max-stages', type=int, default=10)
     parser.add_argument(
         '--inv-temperatures',
@@ -177,6 +177,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help='N-step mixing with normalised bases')
     args = parser.parse_args(argv)
     check_source_arguments(parser, args)
+    check_output_arguments(parser, args)
     if args.max_stages < 1:
         parser.error(f'--max-stages must be >= 1, got {args.max_stages}')
     if any(b <= 0 for b in args.inv_temperatures):
@@ -208,7 +209,7 @@ def main(argv: Optional[list] = None) -> dict:
     result['meta']['wall_s'] = round(time.time() - start, 2)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
-    png = args.plot or osp.splitext(args.out)[0] + '.png'
+    png = args.plot
     plot(result, png)
     print(f'wrote {args.out} and {png} in {result["meta"]["wall_s"]} s')
     print('||dL/d mu(0)|| and ||dL/dX||, T={} over T=1:'.format(

@@ -17,7 +17,6 @@ Usage::
 """
 import argparse
 import json
-import os.path as osp
 import time
 from typing import Optional
 
@@ -25,7 +24,9 @@ import torch
 
 from hemnet_mmseg.analysis.em_trace import find_hem_module
 from hemnet_mmseg.analysis.regime import measure_regime
-from hemnet_mmseg.cli.analysis_args import (add_source_arguments,
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            add_source_arguments,
+                                            check_output_arguments,
                                             check_source_arguments,
                                             load_source)
 
@@ -90,8 +91,7 @@ def plot(result: dict, path: str) -> None:
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_source_arguments(parser)
-    parser.add_argument('--out', required=True, help='JSON output path')
-    parser.add_argument('--plot', help='PNG path (default: beside --out)')
+    add_output_arguments(parser)
     parser.add_argument(
         '--mixings',
         nargs='+',
@@ -105,6 +105,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         help="beta (default: the head's own)")
     args = parser.parse_args(argv)
     check_source_arguments(parser, args)
+    check_output_arguments(parser, args)
     if args.max_stages < 2:
         parser.error(f'--max-stages must be >= 2, got {args.max_stages}')
     if args.inv_temperature is not None and not args.inv_temperature > 0:
@@ -147,7 +148,7 @@ def main(argv: Optional[list] = None) -> dict:
         rows=rows)
     with open(args.out, 'w') as f:
         json.dump(result, f, indent=1)
-    png = args.plot or osp.splitext(args.out)[0] + '.png'
+    png = args.plot
     plot(result, png)
     print(f'wrote {args.out} and {png} in {result["meta"]["wall_s"]} s')
     print(f'beta {beta}; per row: median ||mu_hat|| (t=1), share and '

@@ -29,6 +29,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
 from hemnet_mmseg.analysis.timing import interleaved, ratio
+from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
+                                            check_output_arguments)
 from hemnet_mmseg.engine import cpu_has_native_bf16
 from hemnet_mmseg.utils import load_config, replace_syncbn
 
@@ -121,7 +123,7 @@ def measure(config: str, args) -> dict:
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='*', default=CONFIGS)
-    parser.add_argument('--out', required=True, help='JSON output path')
+    add_output_arguments(parser, plot=False)
     parser.add_argument(
         '--camvid-root',
         default=osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'camvid')))
@@ -134,6 +136,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--num-batches', type=int, default=4)
     args = parser.parse_args(argv)
+    check_output_arguments(parser, args, *args.configs)
     if 'float32' not in args.contenders:
         parser.error('--contenders must include float32 (the denominator)')
     if not cpu_has_native_bf16():

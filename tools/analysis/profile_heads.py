@@ -122,7 +122,14 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         '--trace', action='store_true', help='also write Chrome traces')
     parser.add_argument('--skip-segmentor', action='store_true')
     parser.add_argument('--quick', action='store_true')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='write into an --out folder that already holds a profile.json')
     args = parser.parse_args(argv)
+    if osp.exists(osp.join(args.out, 'profile.json')) and not args.overwrite:
+        parser.error(f'--out {args.out} holds a profile.json; pass '
+                     '--overwrite to replace it')
     args.device = torch.device(
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     gpu = args.device.type == 'cuda'
