@@ -58,7 +58,8 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
     :class:`~hemnet_mmseg.datasets.BadSampleError` from the data) into one
     line on stderr and exit status 2, and SIGINT / SIGTERM into one line and
     exit status 130 / 143 (a checkpoint save they interrupt leaves no
-    temporary file)."""
+    temporary file), with the ``hint`` attribute a tool may set on the
+    interrupt (what is left to resume from)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -71,9 +72,9 @@ def run_main(prog: str, main_fn, argv: Optional[list] = None) -> None:
         sys.exit(2)
     except (KeyboardInterrupt, Terminated) as err:
         name = 'SIGINT' if isinstance(err, KeyboardInterrupt) else 'SIGTERM'
+        hint = getattr(err, 'hint', '')
         print(
-            f'{prog}: stopped by {name}; the last complete checkpoint is '
-            'intact (resume with --resume)',
+            f'{prog}: stopped by {name}' + (f'; {hint}' if hint else ''),
             file=sys.stderr)
         sys.exit(130 if name == 'SIGINT' else 143)
     finally:
@@ -262,7 +263,8 @@ def check_output_dir(out: str, cfg: Config, loader: str,
     Raises:
         UserError: ``out`` is inside a data root of ``cfg[loader]`` (its
             files would overwrite the labels: re-evaluating then reported
-            mIoU 100), or holds files.
+            mIoU 100), holds a symbolic link (written through, whatever
+            ``overwrite`` says), or holds files.
     """
     loader_cfg = cfg.get(loader) or {}
     for ds in _datasets(loader_cfg.get('dataset')):
@@ -271,7 +273,15 @@ def check_output_dir(out: str, cfg: Config, loader: str,
             raise UserError(f'--out {out} is inside the data set being '
                             f'evaluated ({root}): predictions would overwrite '
                             'its files; write elsewhere')
-    if osp.isdir(out) and os.listdir(out) and not overwrite:
+    if not osp.isdir(out):
+        return
+    links = sorted(e.path for e in os.scandir(out) if e.is_symlink())
+    if links:
+        raise UserError(f'--out {out} holds a symbolic link, {links[0]}: a '
+                        'prediction of that name would be written to '
+                        'wherever it points; remove the link or write '
+                        'elsewhere')
+    if os.listdir(out) and not overwrite:
         raise UserError(f'--out {out} holds files; pass --overwrite to write '
                         'over them')
 

@@ -5,7 +5,8 @@ import json
 import os.path as osp
 from typing import Optional
 
-from hemnet_mmseg.utils import UserError, check_checkpoint_file, load_config
+from hemnet_mmseg.utils import (UserError, atomic_write_text,
+                                check_checkpoint_file, load_config)
 from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
                      build_runner, check_data_roots, check_num_classes,
                      check_output_dir, parse_with_local_rank, run_main,
@@ -94,21 +95,23 @@ def main(argv: Optional[list] = None) -> dict:
     metrics = runner.test()
     if runner.rank == 0:
         metrics = {k: float(v) for k, v in metrics.items()}
-        path = osp.join(runner.log_dir, 'test_metrics.json')
-        with open(path, 'w') as f:
-            json.dump(
-                dict(
-                    config=args.config,
-                    checkpoint=args.checkpoint,
-                    tta=args.tta,
-                    metrics=metrics),
-                f,
-                indent=2)
         summary = '  '.join(f'{k}: {v:.2f}' for k, v in metrics.items())
         print(
             f'test metrics ({"tta" if args.tta else "single scale"}): '
-            f'{summary}\nmetrics written to {path}',
+            f'{summary}',
             flush=True)
+        path = osp.join(runner.log_dir, 'test_metrics.json')
+        record = dict(
+            config=args.config,
+            checkpoint=args.checkpoint,
+            tta=args.tta,
+            metrics=metrics)
+        try:  # all of it or none: a full disk left a 0-byte file
+            atomic_write_text(path, json.dumps(record, indent=2))
+        except OSError as err:
+            raise UserError(f'could not write {path}: {err.strerror}; the '
+                            'metrics are printed above') from err
+        print(f'metrics written to {path}', flush=True)
     return metrics
 
 

@@ -11,6 +11,8 @@ from mmengine.logging import print_log
 from hemnet_mmseg.engine import unsupported_reason
 from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
                                 find_resume_checkpoint, load_config)
+from hemnet_mmseg.utils.checkpoint_files import resume_candidates
+from hemnet_mmseg.utils.errors import Terminated
 from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
                      build_runner, check_data_roots, check_num_classes,
                      parse_with_local_rank, run_main, set_work_dir,
@@ -156,7 +158,19 @@ def main(argv: Optional[list] = None) -> None:
             logger='current',
             level=logging.WARNING)
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except (KeyboardInterrupt, Terminated) as err:
+        err.hint = resume_hint(cfg.work_dir)
+        raise
+
+
+def resume_hint(work_dir: str) -> str:
+    """What an interrupted training leaves to resume from."""
+    if resume_candidates(work_dir):
+        return ('the checkpoints already written are intact; resume with '
+                '--resume')
+    return 'no checkpoint was written yet: --resume would start anew'
 
 
 def cli(argv: Optional[list] = None) -> None:

@@ -68,13 +68,19 @@ def check_checkpoint_file(path: str) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the
-    whole new one, never a part (a temporary file, then ``os.replace``)."""
+    whole new one, never a part (a temporary file, then ``os.replace``); a
+    write that fails (a full disk) leaves no temporary file behind."""
     tmp = f'{path}.tmp-{os.getpid()}'
-    with open(tmp, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.lexists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _step_of(path: str) -> int:

@@ -146,3 +146,68 @@ def test_one_line_joins_a_message_that_ends_in_a_newline():
                         '\nOriginal Traceback (most recent call last):\n'
                         '  File "x.py", line 1\nValueError: the message')
     assert one_line(worker) == 'the message'
+
+
+def test_out_dir_with_a_symlink_is_refused_even_with_overwrite(tmp_path):
+    """Issue 32, item 4: a symlink in --out pointing at a label of the data
+    set under evaluation was followed and the label overwritten."""
+    from mmengine.config import Config
+
+    from hemnet_mmseg.cli.common import check_output_dir
+    from hemnet_mmseg.utils import UserError
+    label = tmp_path / 'data' / 'ann' / 'a.png'
+    label.parent.mkdir(parents=True)
+    label.write_bytes(b'label')
+    out = tmp_path / 'out'
+    out.mkdir()
+    (out / 'a.png').symlink_to(label)
+    cfg = Config(
+        dict(
+            test_dataloader=dict(dataset=dict(data_root=str(tmp_path / 'd')))))
+    with pytest.raises(UserError, match='symbolic link'):
+        check_output_dir(str(out), cfg, 'test_dataloader', overwrite=True)
+    assert label.read_bytes() == b'label'
+
+
+def test_atomic_write_leaves_nothing_when_the_disk_is_full(
+        tmp_path, monkeypatch):
+    """Issue 32, item 6: a full disk at test_metrics.json left a 0-byte
+    file; now the old file or none, and no temporary file."""
+    import errno
+    import os
+
+    from hemnet_mmseg.utils import atomic_write_text
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    path = tmp_path / 'test_metrics.json'
+    monkeypatch.setattr(os, 'fsync', full)
+    with pytest.raises(OSError):
+        atomic_write_text(str(path), '{"mIoU": 1}')
+    assert os.listdir(tmp_path) == []
+    path.write_text('old')
+    with pytest.raises(OSError):
+        atomic_write_text(str(path), '{"mIoU": 1}')
+    assert os.listdir(tmp_path) == ['test_metrics.json']
+    assert path.read_text() == 'old'
+
+
+def test_interrupt_names_what_is_left_to_resume_from(tmp_path, capsys):
+    """Issue 32, item 5: SIGINT before the first checkpoint said "the last
+    complete checkpoint is intact" when none existed."""
+    from hemnet_mmseg.cli.common import run_main
+    from hemnet_mmseg.cli.train import resume_hint
+    assert 'no checkpoint was written yet' in resume_hint(str(tmp_path))
+    (tmp_path / 'iter_2.pth').write_bytes(b'x')
+    assert 'resume with --resume' in resume_hint(str(tmp_path))
+
+    def main_fn(argv):
+        err = KeyboardInterrupt()
+        err.hint = resume_hint(str(tmp_path / 'none'))
+        raise err
+
+    with pytest.raises(SystemExit):
+        run_main('train', main_fn, [])
+    err = capsys.readouterr().err
+    assert 'intact' not in err and 'no checkpoint was written yet' in err

@@ -240,3 +240,83 @@ def test_resume_under_another_schedule_says_what_changed(
     assert 'train_cfg.max_iters: 2 -> 4' in text
     assert 'optim_wrapper.optimizer.lr: 0.02 -> 0.03' in text
     assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+
+
+STOP_IN_VAL_PLUGIN = """
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class StopInValHook(Hook):
+    \"\"\"Ctrl-C at the start of the validation at iteration ``at``.\"\"\"
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_val(self, runner):
+        if runner.iter == self.at:
+            raise KeyboardInterrupt
+"""
+
+
+def test_resume_after_a_stop_in_the_final_validation_runs_it(
+        cli, toy_config, tiny_toy_root, toy_opts, tmp_path):
+    """Issue 32, item 5: SIGINT during the final validation (after the
+    final checkpoint) exited 130; ``--resume`` then exited 0 at once with no
+    validation, and scalars.json kept only the previous one."""
+    (tmp_path / 'stop_in_val.py').write_text(STOP_IN_VAL_PLUGIN)
+    stopping = tmp_path / 'stopping_config.py'
+    stopping.write_text(
+        f"_base_ = ['{toy_config}']\n"
+        "custom_imports = dict(imports=['hemnet_mmseg', 'stop_in_val'])\n"
+        "custom_hooks = [dict(type='StopInValHook', at=4)]\n")
+    work_dir = str(tmp_path / 'w')
+    opts = toy_opts(tiny_toy_root, max_iters=4, interval=2)
+    proc = cli(
+        [
+            'tools/train.py',
+            str(stopping), '--work-dir', work_dir, '--cfg-options'
+        ] + opts,
+        check=False,
+        env=dict(PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert 'resume with --resume' in proc.stderr
+    assert osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+    cli([
+        'tools/train.py', toy_config, '--work-dir', work_dir, '--resume',
+        '--cfg-options'
+    ] + opts)
+    last = sorted(glob.glob(osp.join(work_dir, '2*')))[-1]
+    with open(osp.join(last, 'vis_data', 'scalars.json')) as f:
+        records = [json.loads(line) for line in f]
+    assert [r['step'] for r in records if 'mIoU' in r] == [4]
+    assert osp.isfile(osp.join(last, 'run.json'))
+
+
+def test_metrics_that_cannot_be_written_are_printed_first(
+        trained, toy_config, tiny_toy_root, toy_opts, tmp_path, monkeypatch,
+        capsys):
+    """Issue 32, item 6: a full disk at test_metrics.json left a 0-byte file
+    and a traceback, and the summary was never printed."""
+    import errno
+
+    from hemnet_mmseg.cli import test as test_cli
+    from hemnet_mmseg.cli.common import run_main
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(os, 'fsync', full)
+    work_dir, _ = trained
+    with pytest.raises(SystemExit) as exit_:
+        run_main('test', test_cli.main, [
+            toy_config,
+            osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+            str(tmp_path), '--cfg-options'
+        ] + toy_opts(tiny_toy_root))
+    assert exit_.value.code == 2
+    captured = capsys.readouterr()
+    assert 'mIoU' in captured.out
+    assert 'No space left on device' in captured.err.strip().splitlines()[-1]
+    assert not glob.glob(str(tmp_path / '*' / 'test_metrics.json*'))

@@ -195,8 +195,10 @@ def test_outputs_are_guarded_like_test_and_infer(tmp_path, load_tool, name,
         ckpt = tmp_path / 'ck.pth'
         ckpt.write_text('weights')
         with pytest.raises(SystemExit):
-            tool.main([str(tmp_path / 'c.py'),
-                       str(ckpt), '--out',
-                       str(ckpt), '--overwrite'])
+            tool.main([
+                str(tmp_path / 'c.py'),
+                str(ckpt), '--out',
+                str(ckpt), '--overwrite'
+            ])
         assert 'is the input' in capsys.readouterr().err
         assert ckpt.read_text() == 'weights'

@@ -114,8 +114,9 @@ def test_run_names_that_leave_the_runs_folder_or_repeat_are_refused(
     (victim / 'keep.txt').write_text('mine')
     for command in ('run', 'status'):
         with pytest.raises(SystemExit, match='run name'):
-            study.main([command, path, '--work-root', str(tmp_path / 'w')]
-                       if command == 'run' else [command, path])
+            study.main([command, path, '--work-root',
+                        str(tmp_path /
+                            'w')] if command == 'run' else [command, path])
     assert (victim / 'keep.txt').read_text() == 'mine'
     assert (runs / 'other' / 'run.json').read_text() == '{}'
     assert not (tmp_path / 'w').exists()  # nothing trained

@@ -1,4 +1,9 @@
-"""RunRecordHook: a plain-JSON record of what a training run was.
+"""RunRecordHook: finish a run's record.
+
+A run resumed from its final checkpoint (``--resume`` after a stop during
+the final validation, which runs after that checkpoint is saved) trains
+nothing, and MMEngine's loop would end it without validating: its log would
+hold only the previous validation. The hook runs that validation first.
 
 At the end of training the hook writes ``run.json`` into the run's log
 folder: the decode head's class and resolved EM settings (read from the
@@ -77,6 +82,9 @@ class RunRecordHook(Hook):
     def before_train(self, runner) -> None:
         self._start = time.time()
         self._start_iter = runner.iter
+        if runner.iter > 0 and runner.iter >= runner.max_iters and \
+                runner.val_loop is not None:
+            runner.val_loop.run()  # the final validation, see the module doc
 
     def after_train(self, runner) -> None:
         if not is_main_process():
