@@ -11,6 +11,12 @@ into ``checkpoint['meta']['train_config']``. On resume it compares that
 record with the current config and logs one warning that lists what
 changed (``key: stored -> current``). Loading weights to fine-tune
 (``load_from`` without ``resume``) is not a resume and is not compared.
+
+The record comes from a file, so it is treated as untrusted: anything but a
+JSON object of string keys is ignored with one warning, and every key and
+value is printed escaped and cut short (:func:`~hemnet_mmseg.utils.errors.
+printable`), so that a crafted checkpoint cannot write to the terminal or
+forge log lines.
 """
 import json
 import logging
@@ -19,6 +25,8 @@ from typing import Any, Dict, List
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
+
+from ...utils.errors import printable
 
 #: the config sections that decide what a resumed run trains
 SECTIONS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler',
@@ -93,17 +101,29 @@ class ConfigChangeHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not runner.cfg.get('resume', False):
             return
-        stored = (checkpoint.get('meta') or {}).get(META_KEY)
-        if not isinstance(stored, str):
+        meta = checkpoint.get('meta')
+        stored = meta.get(META_KEY) if isinstance(meta, dict) else None
+        if stored is None:
             return  # written before this hook existed, or by another tool
         try:
-            stored = json.loads(stored)
-        except ValueError:
+            stored = json.loads(stored) if isinstance(stored, str) else None
+        except (ValueError, RecursionError):
+            stored = None
+        if not isinstance(stored, dict) or not all(
+                isinstance(k, str) for k in stored):
+            print_log(
+                f'resuming from {runner.cfg.get("load_from")}: its stored '
+                f'{META_KEY} record is not a JSON object of settings; '
+                'ignored (the resumed run trains with the current config, '
+                'not compared)',
+                logger='current',
+                level=logging.WARNING)
             return
         changes = config_changes(stored, train_config_record(runner.cfg))
         if not changes:
             return
-        listed = '; '.join(f'{key}: {old!r} -> {new!r}'
+        listed = '; '.join(f'{printable(key)}: {printable(repr(old))} -> '
+                           f'{printable(repr(new))}'
                            for key, old, new in changes[:self.max_listed])
         more = len(changes) - self.max_listed
         print_log(

@@ -98,6 +98,8 @@ class RunRecordHook(Hook):
             resumed_at=self._start_iter or None,
             decode_head=head,
             precision=describe_precision(runner.optim_wrapper),
+            precision_reason=getattr(runner.optim_wrapper, 'precision_reason',
+                                     None),
             em_float32=em_float32,
             device=(torch.cuda.get_device_name() if torch.cuda.is_available()
                     else f'CPU {platform.machine()}, '

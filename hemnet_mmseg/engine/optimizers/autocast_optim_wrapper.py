@@ -4,26 +4,23 @@ MMEngine's ``AmpOptimWrapper`` asserts a CUDA, NPU, MLU or MUSA device and
 always scales the loss (what fp16 needs). bfloat16 has float32's exponent
 range and needs no loss scaling, and some CPUs run it natively (whether it
 is faster depends on the CPU: docs/analysis.md, "Mixed precision on the
-CPU", gives the measured figures). This
-wrapper is a plain ``OptimWrapper`` whose ``optim_context`` enters
-``mmengine.runner.amp.autocast`` with the chosen dtype, on whatever device
-MMEngine runs on.
+CPU", gives the measured figures). This wrapper is a plain ``OptimWrapper``
+whose ``optim_context`` enters ``mmengine.runner.amp.autocast`` with the
+chosen dtype, on whatever device MMEngine runs on.
 
-A CPU runs bf16 natively only with AVX512-BF16 or AMX; elsewhere (plain
-AVX-512 included) torch emulates it, slower than float32; and native bf16
-is not always faster either. ``dtype='auto'`` measures which is faster on
-the machine (:mod:`.precision_probe`, cached per machine) and logs what it
-picked and why. The check used is
-:func:`cpu_has_native_bf16` (``torch.cpu._is_avx512_bf16_supported()`` or
-``torch.cpu._is_amx_tile_supported()``: torch 2.13 has no public one;
-``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` also says yes on plain
-AVX-512, so it is not used). Without native bf16 the wrapper refuses to
-build, or with ``fallback_float32=True`` (a recipe that asks for bf16
-"where supported") trains in float32 after a one-line warning.
+A CPU runs bf16 natively only with AVX512-BF16 or AMX
+(:func:`~.precision_probe.cpu_has_native_bf16`, read from the CPU's flags);
+elsewhere (plain AVX-512 included) torch emulates it, slower than float32;
+and native bf16 is not always faster either. ``dtype='auto'`` measures which
+is faster on the machine (:mod:`.precision_probe`, cached per machine), logs
+what it picked and why, and keeps the reason in ``precision_reason`` (the
+run record writes it). Without native bf16 the wrapper refuses to build, or
+with ``fallback_float32=True`` (a recipe that asks for bf16 "where
+supported") trains in float32 after a one-line warning.
 """
 import logging
 from contextlib import contextmanager
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -33,17 +30,11 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner.amp import autocast
 from mmseg.registry import OPTIM_WRAPPERS
 
+from ...utils.errors import printable
+from . import precision_probe
+from .precision_probe import cpu_has_native_bf16
+
 DTYPES = dict(bfloat16=torch.bfloat16, float16=torch.float16)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX).
-
-    Uses torch's private ``torch.cpu._is_avx512_bf16_supported`` and
-    ``torch.cpu._is_amx_tile_supported`` (pinned by a test).
-    """
-    return bool(torch.cpu._is_avx512_bf16_supported()
-                or torch.cpu._is_amx_tile_supported())
 
 
 def unsupported_reason(device_type: str, dtype: str) -> str:
@@ -63,20 +54,18 @@ def unsupported_reason(device_type: str, dtype: str) -> str:
     return ''
 
 
-def auto_dtype(device_type: str) -> Optional[torch.dtype]:
+def auto_dtype(device_type: str) -> Tuple[Optional[torch.dtype], str]:
     """The autocast dtype ``dtype='auto'`` picks on ``device_type`` (None:
-    float32), logged with the reason."""
+    float32) and why, logged."""
     if device_type == 'cpu':
         from mmengine.dist import (broadcast_object_list, get_rank,
                                    get_world_size)
-
-        from .precision_probe import probe_cpu_precision
         choice = [None]
         if get_rank() == 0:  # one probe; every rank trains alike
-            probe = probe_cpu_precision()
-            reason = probe['reason']
+            probe = precision_probe.probe_cpu_precision()
+            reason = printable(probe['reason'])  # from a cache file
             if probe.get('cached'):
-                reason += f' (probed {probe.get("date")}, cached)'
+                reason += f' (probed {printable(probe["date"])}, cached)'
             choice = [(probe['dtype'], reason)]
         if get_world_size() > 1:
             broadcast_object_list(choice, src=0)
@@ -90,7 +79,7 @@ def auto_dtype(device_type: str) -> Optional[torch.dtype]:
         f'precision auto: training in {picked}: {reason}',
         logger='current',
         level=logging.INFO)
-    return None if picked == 'float32' else DTYPES[picked]
+    return (None if picked == 'float32' else DTYPES[picked]), reason
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -125,7 +114,8 @@ class AutocastOptimWrapper(OptimWrapper):
         super().__init__(**kwargs)
         self.device_type = get_device()
         if dtype == 'auto':
-            self.cast_dtype = auto_dtype(self.device_type)
+            self.cast_dtype, self.precision_reason = auto_dtype(
+                self.device_type)
             return
         reason = unsupported_reason(self.device_type, dtype)
         if reason and not fallback_float32:
@@ -138,6 +128,8 @@ class AutocastOptimWrapper(OptimWrapper):
                 logger='current',
                 level=logging.WARNING)
         self.cast_dtype = None if reason else DTYPES[dtype]
+        #: why the run trains in its precision (the run record writes it)
+        self.precision_reason = reason or f'the config asks for {dtype}'
 
     @contextmanager
     def optim_context(self, model: nn.Module):

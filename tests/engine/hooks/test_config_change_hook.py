@@ -84,3 +84,36 @@ def test_load_without_resume_or_record_is_not_compared(logged, case):
     ConfigChangeHook().after_load_checkpoint(
         types.SimpleNamespace(cfg=cfg), checkpoint)
     assert logged == []
+
+
+def test_crafted_keys_cannot_write_to_the_terminal_or_the_log(logged):
+    """Issue 32, item 7: a crafted key put a fake ``Iter(train)`` line,
+    ESC sequences and an OSC window title into stderr and the log; a 50 MB
+    key went into the log whole."""
+    checkpoint = _saved(_cfg())
+    record = json.loads(checkpoint['meta'][cch.META_KEY])
+    record['x\n12/04 - mmengine - INFO - Iter(train) [9/9] loss: 0.0001'] = 1
+    record['\x1b[2K\x1b[1A\x1b]0;owned\x07'] = '\x1b[31mred'
+    record['k' * 50_000_000] = 2
+    checkpoint['meta'][cch.META_KEY] = json.dumps(record)
+    ConfigChangeHook(max_listed=10).after_load_checkpoint(
+        types.SimpleNamespace(cfg=_cfg()), checkpoint)
+    (line, ) = logged
+    assert '\n' not in line and '\x1b' not in line and '\x07' not in line
+    assert '\\x1b[2K' in line and '\\n12/04' in line
+    assert len(line) < 5000 and '(50000000 characters)' in line
+
+
+@pytest.mark.parametrize('stored', [
+    '[1, 2]', '"text"', '[' * 100_000 + ']' * 100_000, '{"a": 1', '7',
+    b'bytes', 42
+])
+def test_a_record_that_is_not_one_is_ignored_with_one_warning(logged, stored):
+    """Issue 32, item 8: a JSON list (TypeError), a string
+    (AttributeError) or deep nesting (RecursionError) aborted the resume
+    with a traceback."""
+    checkpoint = _saved(_cfg())
+    checkpoint['meta'][cch.META_KEY] = stored
+    ConfigChangeHook().after_load_checkpoint(
+        types.SimpleNamespace(cfg=_cfg(lr=0.5)), checkpoint)
+    assert len(logged) == 1 and 'ignored' in logged[0]

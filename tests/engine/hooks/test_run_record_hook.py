@@ -32,7 +32,7 @@ def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
         seed=3,
         max_iters=10,
         iter=0,
-        optim_wrapper=types.SimpleNamespace(),
+        optim_wrapper=types.SimpleNamespace(precision_reason='measured here'),
         log_dir=str(tmp_path))
     hook = RunRecordHook()
     hook.before_train(runner)
@@ -42,3 +42,5 @@ def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
     assert head['type'] == 'HEMHead' and head['step_size'] == 0.5
     assert '_backend' in head['em_compile']['backend']
     assert record['precision'] == 'float32' and record['seed'] == 3
+    # issue 32, item 10: the record says why it trained in its precision
+    assert record['precision_reason'] == 'measured here'
