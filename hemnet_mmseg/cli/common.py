@@ -13,6 +13,7 @@ import os
 import os.path as osp
 import signal
 import sys
+import tempfile
 import threading
 import warnings
 from typing import Optional
@@ -240,9 +241,40 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def check_writable(out: str) -> None:
+    """``out`` (a file or folder to create) can be written: every name on
+    its way fits the file system, and its nearest existing folder takes a
+    new file (checked by making one: a read-only file system, a folder of
+    another user).
+
+    Raises:
+        UserError: naming ``out`` and what stops it.
+    """
+    folder, names = osp.abspath(out), []
+    while not osp.isdir(folder) and osp.dirname(folder) != folder:
+        folder, name = osp.split(folder)
+        names.append(name)
+    try:
+        longest = os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError):
+        longest = 255
+    for name in names:
+        if len(name.encode()) > longest:
+            raise UserError(f'--out {out}: the name {name[:40]}... has '
+                            f'{len(name.encode())} bytes, more than the '
+                            f'{longest} this file system allows')
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise UserError(f'--out {out}: cannot write in {folder} '
+                        f'({err.strerror})') from err
+
+
 def check_output_file(out: str, inputs, overwrite: bool) -> None:
-    """An output file that is not one of the ``inputs`` and, without
-    ``overwrite``, does not exist yet.
+    """An output file that is not one of the ``inputs``, not a folder, can
+    be written (:func:`check_writable`) and, without ``overwrite``, does not
+    exist yet: checked before any work is done.
 
     Raises:
         UserError: naming the path and why.
@@ -251,8 +283,11 @@ def check_output_file(out: str, inputs, overwrite: bool) -> None:
         if osp.exists(path) and osp.realpath(out) == osp.realpath(path):
             raise UserError(f'--out {out} is the input {path}: it would be '
                             'overwritten; write elsewhere')
+    if osp.isdir(out):
+        raise UserError(f'--out {out} is a folder; name a file')
     if osp.exists(out) and not overwrite:
         raise UserError(f'--out {out} exists; pass --overwrite to replace it')
+    check_writable(out)
 
 
 def check_output_dir(out: str, cfg: Config, loader: str,
@@ -273,6 +308,7 @@ def check_output_dir(out: str, cfg: Config, loader: str,
             raise UserError(f'--out {out} is inside the data set being '
                             f'evaluated ({root}): predictions would overwrite '
                             'its files; write elsewhere')
+    check_writable(out)
     if not osp.isdir(out):
         return
     links = sorted(e.path for e in os.scandir(out) if e.is_symlink())
@@ -420,7 +456,14 @@ def setup_cpu_distributed(cfg: Config) -> None:
     cfg.env_cfg.setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        try:
+            dist.init_process_group(backend='gloo')
+        except dist.DistNetworkError as err:
+            raise UserError(
+                f'--launcher pytorch: cannot start the process group on '
+                f'$MASTER_ADDR={os.environ["MASTER_ADDR"]} '
+                f'$MASTER_PORT={os.environ["MASTER_PORT"]} (in use by another '
+                f'job?): {join_lines(str(err))[:200]}') from err
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False)
     wrapper['device_ids'] = None

@@ -5,7 +5,8 @@ Bad input is refused before any inference: a missing, empty or unreadable
 image, an output file type cv2 cannot write, a checkpoint of another model
 (unless ``--allow-mismatched-keys``), and an image larger than
 ``--max-pixels`` after the config's test-time resize (memory grows with
-the pixel count: an 8000x8000 image took over 8 GB with the toy config).
+the pixel count: an 8000x8000 image took over 8 GB with the toy config),
+or larger than that as a file (decoding it takes its own size first).
 """
 import argparse
 import os
@@ -133,12 +134,14 @@ def main(argv: Optional[list] = None) -> str:
     check_checkpoint_file(args.checkpoint)
     height, width = image_size(args.img)
     h, w = test_time_size(cfg, height, width)
-    if h * w > args.max_pixels:
-        raise UserError(
-            f'image {args.img} is {width}x{height}, '
-            f'{w}x{h} = {h * w} pixels after the test-time resize, over '
-            f'--max-pixels {args.max_pixels}; memory grows with the pixel '
-            'count: raise --max-pixels to run it anyway')
+    # decoding takes the file's own size, whatever the resize does after
+    for what, pixels in (('', height * width),
+                         (f', {w}x{h} after the test-time resize', h * w)):
+        if pixels > args.max_pixels:
+            raise UserError(
+                f'image {args.img} is {width}x{height}{what}: {pixels} '
+                f'pixels, over --max-pixels {args.max_pixels}; memory grows '
+                'with the pixel count: raise --max-pixels to run it anyway')
     img = read_image(args.img)
     model = init_model(cfg, args.checkpoint, device=device)
     if not args.allow_mismatched_keys:

@@ -211,3 +211,58 @@ def test_interrupt_names_what_is_left_to_resume_from(tmp_path, capsys):
         run_main('train', main_fn, [])
     err = capsys.readouterr().err
     assert 'intact' not in err and 'no checkpoint was written yet' in err
+
+
+def test_outputs_that_cannot_be_written_are_refused_up_front(
+        tmp_path, monkeypatch):
+    """Issue 32, item 13: a folder as infer's --out (IsADirectoryError), a
+    300-character name (ENAMETOOLONG), a read-only file system (after
+    inference had run): each one line before any work."""
+    import errno
+    import tempfile
+
+    from hemnet_mmseg.cli.common import check_output_file, check_writable
+    from hemnet_mmseg.utils import UserError
+    with pytest.raises(UserError, match='is a folder'):
+        check_output_file(str(tmp_path), [], overwrite=True)
+    with pytest.raises(UserError, match='more than the 255'):
+        check_output_file(str(tmp_path / ('n' * 300 + '.png')), [], True)
+    with pytest.raises(UserError, match='more than the 255'):
+        check_writable(str(tmp_path / ('d' * 300) / 'out'))
+
+    def read_only(**kwargs):
+        raise OSError(errno.EROFS, 'Read-only file system')
+
+    monkeypatch.setattr(tempfile, 'TemporaryFile', read_only)
+    with pytest.raises(UserError, match='Read-only file system'):
+        check_output_file(str(tmp_path / 'sub' / 'o.png'), [], False)
+    assert not (tmp_path / 'sub').exists()
+
+
+def test_master_port_in_use_is_one_line(monkeypatch):
+    """Issue 32, item 13: --launcher pytorch with $MASTER_PORT taken ended
+    in a DistNetworkError traceback."""
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.config import Config
+
+    from hemnet_mmseg.cli.common import setup_cpu_distributed
+    from hemnet_mmseg.utils import UserError
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    for var, value in dict(
+            RANK='0',
+            WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(var, value)
+    try:
+        with pytest.raises(UserError, match=f'MASTER_PORT={port}'):
+            setup_cpu_distributed(Config(dict(model=dict())))
+    finally:
+        taken.close()
+        if dist.is_initialized():
+            dist.destroy_process_group()

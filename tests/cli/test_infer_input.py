@@ -50,3 +50,28 @@ def test_max_pixels_refuses_before_decoding(tmp_path, monkeypatch, toy_config):
             str(ckpt), '--out',
             str(tmp_path / 'o.png'), '--max-pixels', '1000000'
         ])
+
+
+def test_max_pixels_bounds_decoding_when_the_config_resizes(
+        tmp_path, monkeypatch, repo):
+    """Issue 32, item 12: with a config that resizes at test time (CamVid
+    to 480x360) a 20000x20000 PNG passed the check on its resized size and
+    was decoded in full (2.75 GB)."""
+    import os.path as osp
+    img = tmp_path / 'big.png'
+    cv2.imwrite(str(img), np.zeros((2000, 2000), np.uint8))
+    ckpt = tmp_path / 'ck.pth'
+    torch.save({'state_dict': {}}, str(ckpt))
+    config = osp.join(repo, 'configs', 'hemnet',
+                      'hemnet_r18-d8_1xb8-600_camvid-160x192.py')
+
+    def no_decode(path):
+        raise AssertionError('the image was decoded')
+
+    monkeypatch.setattr(infer, 'read_image', no_decode)
+    with pytest.raises(UserError, match='2000x2000: 4000000 pixels'):
+        infer.main([
+            str(img), config,
+            str(ckpt), '--out',
+            str(tmp_path / 'o.png'), '--max-pixels', '1000000'
+        ])

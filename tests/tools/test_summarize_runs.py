@@ -345,3 +345,29 @@ def test_another_studys_runs_beside_and_paired(tmp_path, tool):
             '| 0.530 (1.00) | 0.600 (1.00) |') in text
     runs_table = text.split('#### Every run')[1]
     assert 'camvid2' not in runs_table  # its own page lists those
+
+
+def test_run_records_cannot_break_the_page(tmp_path, tool):
+    """Issue 32, item 14: a run name holding the page's end marker made
+    the page grow on every update; raw HTML and newlines broke the
+    tables."""
+    runs = tmp_path / 'runs'
+    folder = _run(runs, 'evil_seed0', 0, [(200, 30.0)], 80.0, 90.0)
+    record = json.load(open(folder / 'run.json'))
+    record.update(
+        name='x <!-- r:end --> | <b>y</b>\nz_seed0', device='cpu | <script>')
+    json.dump(record, open(folder / 'run.json', 'w'))
+    page = tmp_path / 'study.md'
+    page.write_text('intro\n<!-- r:start -->\nold\n<!-- r:end -->\noutro\n')
+    sizes = set()
+    for _ in range(3):
+        tool.main(
+            ['--runs',
+             str(runs), '--update',
+             str(page), '--marker', 'r'])
+        sizes.add(len(page.read_text()))
+    text = page.read_text()
+    assert len(sizes) == 1 and text.count('<!-- r:end -->') == 1
+    assert '<b>' not in text and '<script>' not in text
+    assert '&lt;b&gt;y&lt;/b&gt; z' in text and 'cpu \\| &lt;script&gt;' in text
+    assert '](results/runs/evil_seed0/train.log)' in text

@@ -89,13 +89,29 @@ def per_class_iou(log_text: str) -> Dict[str, float]:
     return {name: float(iou) for name, iou in rows if name != 'Class'}
 
 
+def md_cell(value) -> str:
+    """Text from a run record, safe in a Markdown table cell: on one line,
+    no ``|`` that would split the cell, no raw HTML (a ``<!-- ...:end -->``
+    in a name made the page grow on every update)."""
+    text = ' '.join(str(value).split())
+    for raw, escaped in (('&', '&amp;'), ('<', '&lt;'), ('>', '&gt;'),
+                         ('|', '\\|')):
+        text = text.replace(raw, escaped)
+    return text
+
+
 def read_run(folder: str) -> Optional[dict]:
-    """One run's record, curve, per-class table, re-evaluations, regime."""
+    """One run's record, curve, per-class table, re-evaluations, regime;
+    the record's text fields escaped for the tables (:func:`md_cell`)."""
     meta_path = osp.join(folder, 'run.json')
     if not osp.isfile(meta_path):
         return None
     with open(meta_path) as f:
         run = json.load(f)
+    for key in ('name', 'device', 'date', 'cfg_options'):
+        if key in run:
+            run[key] = md_cell(run[key])
+    run['folder'] = osp.basename(osp.normpath(folder))
     curve = []
     with open(osp.join(folder, 'scalars.json')) as f:
         for line in f:
@@ -464,7 +480,7 @@ def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
     ]
     for r in sorted(runs, key=lambda r: r['name']):
         curve = ', '.join(f'{step}: {m:.2f}' for step, m in r['curve'])
-        log = osp.join(link_base, osp.basename(runs_dir), r['name'],
+        log = osp.join(link_base, osp.basename(runs_dir), r['folder'],
                        'train.log')
         lines.append(
             f'| {r["name"]} | {r["seed"]} | {curve} | '

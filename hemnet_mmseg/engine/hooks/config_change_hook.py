@@ -12,6 +12,10 @@ record with the current config and logs one warning that lists what
 changed (``key: stored -> current``). Loading weights to fine-tune
 (``load_from`` without ``resume``) is not a resume and is not compared.
 
+A resume whose optimizer state no longer fits what the model trains (a
+change of ``learn_bases``) stops with one line instead of the optimizer's
+traceback.
+
 The record comes from a file, so it is treated as untrusted: anything but a
 JSON object of string keys is ignored with one warning, and every key and
 value is printed escaped and cut short (:func:`~hemnet_mmseg.utils.errors.
@@ -24,9 +28,10 @@ from typing import Any, Dict, List
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.optim import OptimWrapper
 from mmseg.registry import HOOKS
 
-from ...utils.errors import printable
+from ...utils.errors import UserError, printable
 
 #: the config sections that decide what a resumed run trains
 SECTIONS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler',
@@ -79,6 +84,36 @@ def config_changes(stored: Dict[str, Any], current: Dict[str, Any]) -> List:
             if stored.get(k, missing) != current.get(k, missing)]
 
 
+def check_optimizer_groups(runner, checkpoint: dict) -> None:
+    """The optimizer state of ``checkpoint`` holds as many parameters per
+    group as the model now trains; MMEngine would stop with a traceback
+    from ``Optimizer.load_state_dict`` otherwise.
+
+    Raises:
+        UserError: naming the counts (a change of ``learn_bases``, or of
+            ``grad_mode`` to or from ``'none'``, which freezes the mid conv,
+            changes what trains).
+    """
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    state = checkpoint.get('optimizer')
+    if not isinstance(wrapper, OptimWrapper) or not isinstance(state, dict):
+        return
+    stored = [
+        len(g['params'])
+        if isinstance(g, dict) and isinstance(g.get('params'), list) else -1
+        for g in state.get('param_groups', ())
+    ]
+    current = [len(g['params']) for g in wrapper.optimizer.param_groups]
+    if stored != current:
+        raise UserError(
+            f'cannot resume from {runner.cfg.get("load_from")}: its optimizer '
+            f'state holds {sum(stored)} parameters in {len(stored)} group(s) '
+            f'{stored}, the model now trains {sum(current)} in '
+            f'{len(current)} {current}; what trains changed (learn_bases, '
+            'grad_mode to or from none, ...): start a new run, loading the '
+            'weights with load_from instead of --resume')
+
+
 @HOOKS.register_module()
 class ConfigChangeHook(Hook):
     """Store the training config's record in every checkpoint; warn on
@@ -101,6 +136,11 @@ class ConfigChangeHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not runner.cfg.get('resume', False):
             return
+        self.warn_changes(runner, checkpoint)
+        check_optimizer_groups(runner, checkpoint)
+
+    def warn_changes(self, runner, checkpoint: dict) -> None:
+        """One warning listing what the current config changed."""
         meta = checkpoint.get('meta')
         stored = meta.get(META_KEY) if isinstance(meta, dict) else None
         if stored is None:

@@ -4,6 +4,7 @@ import json
 import types
 
 import pytest
+import torch
 from mmengine.config import Config
 
 import hemnet_mmseg.engine.hooks.config_change_hook as cch
@@ -117,3 +118,27 @@ def test_a_record_that_is_not_one_is_ignored_with_one_warning(logged, stored):
     ConfigChangeHook().after_load_checkpoint(
         types.SimpleNamespace(cfg=_cfg(lr=0.5)), checkpoint)
     assert len(logged) == 1 and 'ignored' in logged[0]
+
+
+def test_resume_whose_optimizer_no_longer_fits_is_one_line(logged):
+    """Issue 32, item 13: resuming across a learn_bases change listed the
+    change, then stopped with the optimizer's parameter-group ValueError
+    traceback."""
+    from mmengine.optim import OptimWrapper
+
+    from hemnet_mmseg.utils import UserError
+    before, after = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    after.extra = torch.nn.Parameter(torch.zeros(3))  # learn_bases=True
+    checkpoint = _saved(_cfg())
+    checkpoint['optimizer'] = torch.optim.SGD(
+        before.parameters(), lr=0.1).state_dict()
+    runner = types.SimpleNamespace(
+        cfg=_cfg(step_size=0.9),
+        optim_wrapper=OptimWrapper(
+            optimizer=torch.optim.SGD(after.parameters(), lr=0.1)))
+    with pytest.raises(UserError, match=r'holds 2 parameters .* trains 3'):
+        ConfigChangeHook().after_load_checkpoint(runner, checkpoint)
+    assert len(logged) == 1  # the change is listed first
+    runner.optim_wrapper = OptimWrapper(
+        optimizer=torch.optim.SGD(before.parameters(), lr=0.1))
+    ConfigChangeHook().after_load_checkpoint(runner, checkpoint)
