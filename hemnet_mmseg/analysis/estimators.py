@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List
 import torch
 from torch import Tensor
 
+from hemnet_mmseg.models.layers import EMSettings
 from .em_trace import find_hem_module
 from .sources import HeadAndBatch
 
@@ -58,9 +59,8 @@ def head_gradients(src: HeadAndBatch, **settings) -> Dict:
     """
     head = src.head
     unit = find_hem_module(head)
-    for name, value in settings.items():
-        setattr(unit, name, value)
-    unit.num_stages_eval = unit.num_stages
+    unit.configure(**settings)
+    unit.configure(num_stages_eval=unit.num_stages)
     weight = head.ema_mid_conv.conv.weight
     was = weight.requires_grad
     weight.requires_grad_(True)
@@ -141,7 +141,7 @@ def forward_residual(src: HeadAndBatch,
 
 
 def _rows(src: HeadAndBatch, flat: Tensor, ref, beta: float, num_stages: int,
-          etas: Iterable[float], keep: Dict) -> List[Dict]:
+          etas: Iterable[float], keep: EMSettings) -> List[Dict]:
     """One row per eta and mode at one T; cosines to ``ref`` (None when
     there is no converged reference) and to the unrolled gradient."""
     rows = []
@@ -155,8 +155,8 @@ def _rows(src: HeadAndBatch, flat: Tensor, ref, beta: float, num_stages: int,
                 num_stages=num_stages,
                 step_size=eta,
                 inv_temperature=beta,
-                implicit_iters=keep['implicit_iters'],
-                implicit_tol=keep['implicit_tol'])
+                implicit_iters=keep.implicit_iters,
+                implicit_tol=keep.implicit_tol)
             unrolled = unrolled or got  # MODES starts with 'unrolled'
             row = dict(
                 inv_temperature=beta,
@@ -209,7 +209,7 @@ def compare_estimators(src: HeadAndBatch,
         change, whether it converged, norms) and ``rows``.
     """
     unit = find_hem_module(src.head)
-    keep = {k: getattr(unit, k) for k in unit.SETTINGS if k != 'backprop_em'}
+    keep = unit.settings
     refs: List[Dict] = []
     rows: List[Dict] = []
     flat = unit_input(src)
@@ -242,6 +242,5 @@ def compare_estimators(src: HeadAndBatch,
                 rows += _rows(src, flat, ref if converged else None, beta,
                               num_stages, etas, keep)
     finally:
-        for name, value in keep.items():
-            setattr(unit, name, value)
+        unit.settings = keep
     return dict(references=refs, rows=rows)

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 from torch import Tensor
 
-from hemnet_mmseg.models.layers.hem_module import resolve_grad_mode
+from hemnet_mmseg.models.layers.em_settings import resolve_grad_mode
 from .em_trace import EMTrace, find_hem_module, trace_em
 from .sources import HeadAndBatch
 
@@ -38,11 +38,7 @@ def em_gradients(src: HeadAndBatch, **settings) -> Dict:
     if 'backprop_em' in settings:  # the older alias of grad_mode
         settings['grad_mode'] = resolve_grad_mode(
             settings.pop('grad_mode', None), settings.pop('backprop_em'))
-    for name, value in settings.items():
-        if name not in unit.SETTINGS:
-            raise ValueError(f'{name} is not an EM setting of HEMModule '
-                             f'(one of {unit.SETTINGS})')
-        setattr(unit, name, value)
+    unit.configure(**settings)
     head.zero_grad(set_to_none=True)
     inputs = [x.detach() for x in src.inputs]
     with trace_em(unit) as traces:

@@ -115,7 +115,7 @@ def measure_regime(src, etas: List[float], mixings: List[str], max_stages: int,
             common = dict(
                 step_size=eta,
                 highway_mixing=mixing,
-                backprop_em=True,
+                grad_mode='unrolled',
                 inv_temperature=inv_temperature)
             short = em_gradients(
                 src, num_stages=1, num_stages_eval=1, **common)

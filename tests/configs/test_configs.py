@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 
 import hemnet_mmseg  # noqa: F401
-from hemnet_mmseg.models.layers import HEMModule
+from hemnet_mmseg.models.layers import SETTINGS
 from hemnet_mmseg.utils import replace_syncbn
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -19,7 +19,7 @@ CONFIGS = sorted(
         osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
 #: the HEM unit's own settings (EMAHead has num_stages and momentum too)
-HEMNET_ONLY = set(HEMModule.SETTINGS) - {'num_stages', 'momentum'}
+HEMNET_ONLY = set(SETTINGS) - {'num_stages'}
 #: EMANet heads: mmseg's own, and its float32-EM variant (CPU recipes)
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
 #: mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_{data}

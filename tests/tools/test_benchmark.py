@@ -25,13 +25,13 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
             assert {'median', 'min', 'max', 'repeats', 'unit'} <= set(s)
             assert s['min'] <= s['median'] <= s['max']
     ops = head['op_counts']
-    # EMANet's loop sends nothing back; the default (analytic) unit
-    # dispatches fewer ops than autograd through the same iterations,
-    # forward (bmm, lerp) and backward, and at most twice Float32EMAHead's
-    # (issue 26's target)
+    # EMANet's loop sends nothing back; the default (analytic) unit runs
+    # the same forward as autograd's (issue 33: one forward) and dispatches
+    # fewer ops backward, at most twice Float32EMAHead's in all (issue 26's
+    # target)
     assert ops['f32ema'] == ops['ema']
     assert ops['hem']['backward'] < ops['hem_autograd']['backward']
-    assert ops['hem']['forward'] < ops['hem_autograd']['forward']
+    assert ops['hem']['forward'] == ops['hem_autograd']['forward']
     assert sum(ops['hem'].values()) <= 2 * sum(ops['f32ema'].values())
     # FLOPs: HEMNet adds the backward through the EM and into the mid conv,
     # which EMAHead never trains; the same forward for either backward

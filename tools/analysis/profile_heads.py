@@ -2,10 +2,10 @@
 
 Where the time of a head step goes, and how many kernels it launches: on a
 GPU the HEM unit's step is launch-bound (issue 26), so the count of device
-kernels per step is the figure the analytic backward and ``em_compile``
+kernels per step is the figure the analytic backward and ``torch.compile``
 should cut. For each contender of ``tools/analysis/benchmark.py``'s head
 figures (``ema``, ``f32ema``, ``hem``, ``hem_autograd``, ``hem_one_step``,
-with ``--compile`` ``hem_compiled``, on CUDA ``hem_tf32``) and for the
+with ``--compile`` ``hem_compiled``) and for the
 R50-D8 segmentors (``emanet``, ``hemnet``, ``hemnet_autograd``): warm-up
 steps, then one profiled step; written to ``OUT/profile.json``: device
 kernels launched, CPU ops, total self device and CPU time, the ten

@@ -25,7 +25,7 @@ from mmengine.model import is_model_wrapper
 from mmseg.models.decode_heads.ema_head import EMAModule
 from mmseg.registry import HOOKS
 
-from ...models.layers import Float32EMAModule, HEMModule
+from ...models.layers import SETTINGS, Float32EMAModule, HEMModule
 
 
 def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
@@ -43,22 +43,16 @@ def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
     if isinstance(unit, HEMModule):
         out.update(unit.em_settings(), em_float32=True)
     elif isinstance(unit, EMAModule):
+        # EMANet in the same keys: plain EM, no gradient through the loop
+        out.update({name: None for name in SETTINGS})
         out.update(
             num_stages=unit.num_stages,
-            num_stages_eval=None,
             momentum=unit.momentum,
             step_size=1.0,
             inv_temperature=1.0,
             grad_mode='none',
-            backprop_em=False,
             normalize_bases=True,
-            highway_mixing=None,
             learn_bases=False,
-            implicit_iters=None,
-            implicit_tol=None,
-            em_backward=None,
-            em_compile=None,
-            em_tf32=None,
             em_float32=isinstance(unit, Float32EMAModule))
     return out
 

@@ -12,10 +12,14 @@ through the EM loop, trains the mid conv that EMAHead freezes.
 Shapes: B batch, C_in input channels, C = ``ema_channels``, H x W the
 feature map, K = ``num_bases``, num_classes output logits.
 """
+import warnings
+from typing import Optional
+
 import torch
 from mmseg.models.decode_heads.ema_head import EMAHead
 from mmseg.registry import MODELS
 
+from ..layers.em_settings import SETTINGS, resolve_grad_mode
 from ..layers.hem_module import HEMModule
 
 
@@ -28,11 +32,11 @@ class HEMHead(EMAHead):
     computes.
 
     The EM settings belong to the unit, ``self.ema_module``
-    (:class:`~hemnet_mmseg.models.layers.HEMModule`), validated there once;
-    the head keeps no copy of its own (``EMAHead``'s ``num_stages`` and
-    ``momentum`` attributes are what was passed at construction). The
-    settings, their defaults and what each is for: ``README.md`` and
-    ``docs/method.md``.
+    (:class:`~hemnet_mmseg.models.layers.HEMModule`), as one validated
+    :class:`~hemnet_mmseg.models.layers.EMSettings`; the head keeps no copy
+    of its own (``EMAHead``'s ``num_stages`` and ``momentum`` attributes are
+    what was passed at construction). Each setting, its default and what it
+    is for: ``docs/method.md``.
 
     Args:
         ema_channels (int): C, channels of the EM unit.
@@ -41,11 +45,15 @@ class HEMHead(EMAHead):
         concat_input (bool): concatenate the input before the classifier.
             Defaults to True.
         momentum (float): momentum of the bases update. Defaults to 0.1.
-        **kwargs: the HEMModule settings (``step_size``,
-            ``num_stages_eval``, ``inv_temperature``, ``grad_mode``,
-            ``backprop_em``, ``normalize_bases``, ``highway_mixing``,
-            ``learn_bases``, ``implicit_iters``, ``implicit_tol``); the rest
-            go to ``BaseDecodeHead`` (in_channels, channels, num_classes,
+        backprop_em (bool, optional): deprecated alias of ``grad_mode``
+            (True: a gradient through the loop, ``'unrolled'`` unless
+            ``grad_mode`` names another; False: ``'none'``); warns.
+            Defaults to None.
+        **kwargs: the EM settings (``step_size``, ``num_stages_eval``,
+            ``inv_temperature``, ``grad_mode``, ``normalize_bases``,
+            ``highway_mixing``, ``learn_bases``, ``implicit_iters``,
+            ``implicit_tol``, ``em_backward``); the rest go to
+            ``BaseDecodeHead`` (in_channels, channels, num_classes,
             norm_cfg, ...).
     """
 
@@ -55,11 +63,17 @@ class HEMHead(EMAHead):
                  num_stages: int,
                  concat_input: bool = True,
                  momentum: float = 0.1,
+                 backprop_em: Optional[bool] = None,
                  **kwargs) -> None:
-        settings = {
-            k: kwargs.pop(k)
-            for k in HEMModule.SETTINGS if k in kwargs
-        }
+        settings = {k: kwargs.pop(k) for k in SETTINGS if k in kwargs}
+        if backprop_em is not None:
+            warnings.warn(
+                'HEMHead: backprop_em is deprecated; use grad_mode '
+                "('unrolled', 'none', 'one_step' or 'implicit')",
+                DeprecationWarning,
+                stacklevel=2)
+            settings['grad_mode'] = resolve_grad_mode(
+                settings.get('grad_mode'), backprop_em)
         # built (and validated) before EMAHead builds anything, in a forked
         # RNG: EMAHead's own EMAModule makes the initial bases draw, so the
         # same seed gives the same init as EMANet, aux head included

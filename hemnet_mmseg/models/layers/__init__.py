@@ -1,11 +1,14 @@
+from .em_settings import (EM_BACKWARDS, GRAD_MODES, MIXINGS, SETTINGS,
+                          EMSettings, SettingError)
 from .float32_ema_module import Float32EMAModule
-from .grad_modes import GRAD_MODES, em_step, em_with_grad_mode
+from .grad_modes import em_step, em_with_grad_mode
 from .hem_module import HEMModule
-from .highway_em import (MIXINGS, EMResult, e_step, highway_step,
+from .highway_em import (EMResult, e_step, em_iteration, highway_step,
                          log_likelihood, m_step, reconstruct, unrolled_em)
 
 __all__ = [
-    'Float32EMAModule', 'GRAD_MODES', 'HEMModule', 'MIXINGS', 'EMResult',
-    'e_step', 'em_step', 'em_with_grad_mode', 'highway_step', 'log_likelihood',
-    'm_step', 'reconstruct', 'unrolled_em'
+    'EM_BACKWARDS', 'GRAD_MODES', 'MIXINGS', 'SETTINGS', 'EMSettings',
+    'SettingError', 'Float32EMAModule', 'HEMModule', 'EMResult', 'e_step',
+    'em_iteration', 'em_step', 'em_with_grad_mode', 'highway_step',
+    'log_likelihood', 'm_step', 'reconstruct', 'unrolled_em'
 ]

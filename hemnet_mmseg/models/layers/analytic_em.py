@@ -3,10 +3,11 @@
 :func:`~.highway_em.unrolled_em` under autograd records about 50 small ops
 per iteration for the backward (docs/analysis.md, "Cost"): on a GPU the
 head's step is launch-bound. :class:`UnrolledEMFunction` runs the same
-forward without recording a graph and computes the backward by hand: per
-iteration 19 ops, four of them (b)mm, saving only what the backward cannot
-cheaply recompute (Zn(t) and its column masses for every t, and the C x K
-means).
+forward (:func:`~.highway_em.em_iteration`, the same bits) without recording
+a graph and computes the backward by hand: per iteration 19 ops, four of
+them (b)mm, and no gradient to mu(0) or X where none is asked for; it saves
+only what the backward cannot cheaply recompute (Zn(t) and its column
+masses for every t, and the C x K means).
 
 The math (one iteration, X (B, C, N), mu (B|1, C, K), beta, eta):
 
@@ -36,8 +37,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .highway_em import EPS, e_step
-from .matmul_precision import cuda_matmul_precision, forward_precision
+from .highway_em import em_iteration
 
 
 def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
@@ -57,12 +57,6 @@ def _unit_backward(unit: Tensor, norm: Tensor, grad: Tensor) -> Tensor:
     return torch.addcmul(grad, unit, dot, value=-1.0).div_(norm)
 
 
-def _normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
-    """``F.normalize(x, dim=1, eps=EPS)`` and its clamped norm."""
-    norm = x.norm(p=2, dim=1, keepdim=True).clamp_min(EPS)
-    return x / norm, norm
-
-
 def _accumulate(acc: Optional[Tensor],
                 like: Tensor,
                 b1: Tensor,
@@ -78,11 +72,14 @@ def _accumulate(acc: Optional[Tensor],
 
 class UnrolledEMFunction(torch.autograd.Function):
     """``(mu(T), Z(T)) = unrolled_em(X, mu(0), T, ...)`` with an analytic
-    backward to X and mu(0).
+    backward to X and mu(0), each computed only where it is needed.
 
-    Saved per iteration: mu(t-1) (C x K), Zn(t) (the column-normalised
+    The forward is :func:`~.highway_em.em_iteration`'s, bit for bit. Saved
+    per iteration: mu(t-1) (C x K), Zn(t) (the column-normalised
     responsibilities, B x N x K) and its column masses m(t) (B x 1 x K),
     and the unit vectors and norms of the N-step (C x K); Z(t) = m Zn.
+    There is no second derivative: a backward that would build one
+    (``create_graph=True``) is refused with a one-line error.
     """
 
     @staticmethod
@@ -91,43 +88,31 @@ class UnrolledEMFunction(torch.autograd.Function):
                 normalize_bases: bool, mixing: str) -> Tuple[Tensor, Tensor]:
         """Args: X (B, C, N), mu(0) (B|1, C, K), T, eta, beta,
         normalise, mixing. Returns mu(T) (B, C, K) and Z(T) (B, N, K)."""
-        eta = step_size
-        unit_mix = normalize_bases and mixing == 'unit' and eta != 1.0
+        unit_mix = normalize_bases and mixing == 'unit' and step_size != 1.0
         saved: List[Tensor] = []
-        mu = bases
-        resp = None
+        mu, resp = bases, None
         for _ in range(num_stages):
-            resp = e_step(feats, mu, inv_temperature, not normalize_bases)
-            # M-step (as highway_em.m_step, keeping Zn and its masses)
-            mass = resp.norm(p=1, dim=1, keepdim=True).clamp_min(EPS)
-            resp_n = resp / mass
-            hat = torch.bmm(feats, resp_n)
-            # N-step (as highway_em.highway_step): (1 - eta) mu + eta v
-            v, v_norm = _normalize(hat) if unit_mix else (hat, None)
-            mixed = v if eta == 1.0 else torch.lerp(mu, v, eta)
-            if normalize_bases:
-                new, new_norm = _normalize(mixed)
-            else:
-                new, new_norm = mixed, None
-            saved += [mu, resp_n, mass]
-            saved += [new, new_norm] if normalize_bases else []
-            saved += [v, v_norm] if unit_mix else []
-            mu = new
+            it = em_iteration(feats, mu, step_size, inv_temperature,
+                              normalize_bases, mixing)
+            saved += [mu, it.resp_n, it.mass]
+            saved += [it.bases, it.norm] if normalize_bases else []
+            saved += [it.mixed, it.mixed_norm] if unit_mix else []
+            mu, resp = it.bases, it.resp
         ctx.save_for_backward(feats, *saved)
-        ctx.settings = (num_stages, eta, inv_temperature, normalize_bases,
-                        unit_mix, bases.shape)
-        # TF32 in the forward (em_tf32) holds for the backward's matmuls
-        ctx.precision = forward_precision(feats)
+        ctx.settings = (num_stages, step_size, inv_temperature,
+                        normalize_bases, unit_mix, bases.shape)
         return mu, resp
 
     @staticmethod
-    def backward(ctx, grad_mu: Tensor, grad_resp: Tensor):
-        with cuda_matmul_precision(ctx.precision):
-            return UnrolledEMFunction._backward(ctx, grad_mu, grad_resp)
-
-    @staticmethod
-    def _backward(ctx, grad_mu: Optional[Tensor], grad_resp: Optional[Tensor]):
+    def backward(ctx, grad_mu: Optional[Tensor], grad_resp: Optional[Tensor]):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "HEMModule's analytic EM backward (em_backward='analytic', "
+                'the default) has no second derivative; for gradient '
+                'penalties, Hessian-vector products or create_graph=True '
+                "build the unit with em_backward='autograd'")
         num_stages, eta, beta, normalize, unit_mix, shape0 = ctx.settings
+        need_x, need_mu0 = ctx.needs_input_grad[:2]
         feats, *saved = ctx.saved_tensors
         per = 3 + 2 * int(normalize) + 2 * int(unit_mix)
         batch = feats.shape[0]
@@ -149,9 +134,9 @@ class UnrolledEMFunction(torch.autograd.Function):
                     if unit_mix:
                         g_hat = _unit_backward(rest[2], rest[3], g_hat)
             if g_hat is not None:
-                # M-step. dX += s g Zn^T: (B, C, K) @ (B, K, N)
-                grad_x = _accumulate(grad_x, feats, g_hat,
-                                     resp_n.transpose(1, 2), scale)
+                if need_x:  # M-step. dX += s g Zn^T: (B, C, K) @ (B, K, N)
+                    grad_x = _accumulate(grad_x, feats, g_hat,
+                                         resp_n.transpose(1, 2), scale)
                 # dZn = s X^T g: (B, N, C) @ (B, C, K)
                 g_zn = torch.bmm(feats_t, g_hat)
                 # D = dZn / s - sum_n (dZn / s) Zn, dZ = s D / m: (B, N, K)
@@ -166,9 +151,12 @@ class UnrolledEMFunction(torch.autograd.Function):
             row = (diff * resp_n).sum(dim=2, keepdim=True)
             g_logits = torch.addcmul(diff, mass, row, value=-1.0).mul_(resp_n)
             alpha = beta * scale
-            # dX += mu dlogits^T: (B, C, K) @ (B, K, N)
-            grad_x = _accumulate(grad_x, feats, mu, g_logits.transpose(1, 2),
-                                 alpha)
+            if need_x:  # dX += mu dlogits^T: (B, C, K) @ (B, K, N)
+                grad_x = _accumulate(grad_x, feats, mu,
+                                     g_logits.transpose(1, 2), alpha)
+            if t == 0 and not need_mu0:
+                g_mu = None
+                break
             # dmu(t-1) = (1 - eta) g_prev + X dlogits: (B, C, N) @ (B, N, K)
             g_mu = _accumulate(g_prev, mu, feats, g_logits, alpha, 1.0 - eta)
             if not normalize:  # the Gaussian bias -||mu_k||^2 / 2

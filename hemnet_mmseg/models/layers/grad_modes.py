@@ -23,10 +23,15 @@ only the backward differs.
   iteration with vector-Jacobian products of one N-step, and sent to X
   through ``dF/dX``. It is the exact gradient of the converged EM only where
   the forward has converged (mu(T-1) = F(mu(T-1), X)); at small T it is the
-  exact gradient of a fixed point the forward has not reached.
+  exact gradient of a fixed point the forward has not reached. Where the
+  adjoint does not reach its tolerance, w is its iterate 0, ``w = v`` (the
+  Jacobian-free gradient), which cannot blow up.
 
-F is one E-step plus N-step (:func:`em_step`). Shapes: B batch, C channels,
-N pixels, K bases; X (B, C, N), mu (B|1, C, K), Z (B, N, K).
+F is one E-step plus N-step (:func:`~.highway_em.em_iteration`, the one
+forward every mode runs). Which backward computes the unrolled and one-step
+gradients (autograd or :mod:`.analytic_em`) is decided in one place,
+:func:`use_analytic`. Shapes: B batch, C channels, N pixels, K bases;
+X (B, C, N), mu (B|1, C, K), Z (B, N, K).
 """
 from typing import Callable, Optional, Tuple
 
@@ -34,40 +39,15 @@ import torch
 from torch import Tensor
 
 from .analytic_em import analytic_unrolled_em
-from .highway_em import EMResult, e_step, highway_step, m_step, unrolled_em
-
-#: the gradient estimators, in the order of the docs
-GRAD_MODES = ('none', 'unrolled', 'one_step', 'implicit')
-#: modes whose gradient reaches mu(0) (learned initial bases need one)
-MODES_REACHING_BASES = ('unrolled', )
-#: how the backward through the iterations is computed: autograd through
-#: the plain functions (the reference), or by hand
-#: (:mod:`~.analytic_em`)
-EM_BACKWARDS = ('autograd', 'analytic')
+from .em_settings import EMSettings
+from .highway_em import EMResult, em_iteration, unrolled_em
 
 
-def em_step(feats: Tensor,
-            bases: Tensor,
-            step_size: float = 0.5,
-            inv_temperature: float = 1.0,
-            normalize_bases: bool = True,
-            mixing: str = 'unit') -> Tuple[Tensor, Tensor]:
-    """One iteration F: E-step, then N-step.
-
-    Args:
-        feats (Tensor): X, (B, C, N).
-        bases (Tensor): mu(t-1), (B|1, C, K).
-        step_size, inv_temperature, normalize_bases, mixing: as
-            :func:`~.highway_em.unrolled_em`.
-
-    Returns:
-        tuple: mu(t) (B, C, K) and Z(t) (B, N, K).
-    """
-    resp = e_step(
-        feats, bases, inv_temperature, gaussian_bias=not normalize_bases)
-    bases = highway_step(bases, m_step(feats, resp), step_size,
-                         normalize_bases, mixing)
-    return bases, resp
+def em_step(feats: Tensor, bases: Tensor,
+            **iteration) -> Tuple[Tensor, Tensor]:
+    """One iteration F (:func:`~.highway_em.em_iteration`): mu(t) (B, C, K)
+    and Z(t) (B, N, K) from X (B, C, N) and mu(t-1) (B|1, C, K)."""
+    return em_iteration(feats, bases, **iteration)[:2]
 
 
 def solve_adjoint(grad: Tensor, vjp, max_iters: int,
@@ -197,65 +177,56 @@ def implicit_fixed_point(feats: Tensor,
     return fixed
 
 
-def em_with_grad_mode(feats: Tensor,
-                      bases: Tensor,
-                      num_stages: int,
-                      grad_mode: str = 'unrolled',
-                      step_size: float = 0.5,
-                      inv_temperature: float = 1.0,
-                      normalize_bases: bool = True,
-                      mixing: str = 'unit',
-                      return_history: bool = False,
-                      implicit_iters: int = 10,
-                      implicit_tol: float = 1e-4,
-                      on_adjoint: Optional[Callable[[dict], None]] = None,
-                      em_backward: str = 'autograd') -> EMResult:
-    """T iterations of highway EM with the backward of ``grad_mode``.
+def use_analytic(settings: EMSettings, return_history: bool = False) -> bool:
+    """Whether a forward computes its gradient with the analytic backward:
+    ``em_backward='analytic'`` for ``'unrolled'`` and ``'one_step'``, with a
+    gradient to compute, and neither a history (the analysis tools trace
+    every mu(t) with autograd) nor a trace (``torch.jit.trace`` and the
+    TorchScript ONNX exporter record the plain ops: an exported graph has no
+    backward, and torch 2.13's ONNX inlining of a two-output
+    ``autograd.Function`` returned Z(T) where mu(T) belongs)."""
+    return (settings.em_backward == 'analytic'
+            and settings.grad_mode in ('unrolled', 'one_step')
+            and not return_history and torch.is_grad_enabled()
+            and not torch.jit.is_tracing())
+
+
+def em_with_grad_mode(
+        feats: Tensor,
+        bases: Tensor,
+        settings: EMSettings,
+        num_stages: Optional[int] = None,
+        return_history: bool = False,
+        on_adjoint: Optional[Callable[[dict], None]] = None) -> EMResult:
+    """T iterations of highway EM with the backward of
+    ``settings.grad_mode``.
 
     Args:
         feats (Tensor): X, (B, C, N).
         bases (Tensor): mu(0), (B|1, C, K).
-        num_stages (int): T >= 1.
-        grad_mode (str): one of :data:`GRAD_MODES`. Defaults to
-            ``'unrolled'``.
-        step_size, inv_temperature, normalize_bases, mixing,
-            return_history: as :func:`~.highway_em.unrolled_em`.
-        implicit_iters (int): adjoint iterations at most (``'implicit'``).
-        implicit_tol (float): adjoint tolerance (``'implicit'``).
+        settings (EMSettings): the unit's settings.
+        num_stages (int, optional): T; defaults to ``settings.num_stages``.
+        return_history (bool): also return every mu(t) and Z(t) (computed
+            with autograd).
         on_adjoint (callable, optional): gets the adjoint solve's
-            statistics after each backward (:func:`implicit_fixed_point`).
-        em_backward (str): ``'autograd'`` or ``'analytic'``: how the
-            backward through the iterations of ``'unrolled'`` and
-            ``'one_step'`` is computed (the same gradient; a history, which
-            the analysis tools trace with autograd, and a traced or
-            exported graph always use the plain functions).
+            statistics after each implicit backward
+            (:func:`implicit_fixed_point`).
 
     Returns:
         EMResult: mu(T) (B, C, K), Z(T) (B, N, K), optional histories; the
-        values do not depend on ``grad_mode``.
+        values do not depend on ``grad_mode`` or ``em_backward``.
     """
-    if grad_mode not in GRAD_MODES:
-        raise ValueError(f'grad_mode must be one of {GRAD_MODES}, '
-                         f'got {grad_mode!r}')
-    kwargs = dict(
-        step_size=step_size,
-        inv_temperature=inv_temperature,
-        normalize_bases=normalize_bases,
-        mixing=mixing)
-    if em_backward not in EM_BACKWARDS:
-        raise ValueError(f'em_backward must be one of {EM_BACKWARDS}, '
-                         f'got {em_backward!r}')
-    # Tracing (torch.jit.trace, the TorchScript ONNX exporter) records the
-    # plain ops: an exported graph has no backward, and torch 2.13's ONNX
-    # inlining of a two-output autograd.Function returns Z(T) where mu(T)
-    # belongs (tests/models/decode_heads/test_onnx_export.py)
-    analytic = em_backward == 'analytic' and not return_history and \
-        torch.is_grad_enabled() and not torch.jit.is_tracing()
-    if grad_mode == 'unrolled' and analytic:
-        new, resp = analytic_unrolled_em(feats, bases, num_stages, **kwargs)
-        return EMResult(new, resp)
-    if grad_mode in ('none', 'unrolled'):
-        with torch.set_grad_enabled(grad_mode == 'unrolled'
+    num_stages = settings.num_stages if num_stages is None else num_stages
+    if num_stages < 1:
+        raise ValueError(f'num_stages must be >= 1, got {num_stages}')
+    kwargs = settings.iteration
+    mode = settings.grad_mode
+    analytic = use_analytic(settings, return_history)
+    if mode == 'unrolled' and analytic:
+        return EMResult(
+            *analytic_unrolled_em(feats, bases, num_stages, **kwargs))
+    if mode in ('none', 'unrolled'):
+        with torch.set_grad_enabled(mode == 'unrolled'
                                     and torch.is_grad_enabled()):
             return unrolled_em(
                 feats,
@@ -263,8 +234,6 @@ def em_with_grad_mode(feats: Tensor,
                 num_stages,
                 return_history=return_history,
                 **kwargs)
-    if num_stages < 1:
-        raise ValueError(f'num_stages must be >= 1, got {num_stages}')
     bases_hist = [bases] if return_history else None
     resp_hist = [] if return_history else None
     prev = bases.detach()
@@ -279,11 +248,12 @@ def em_with_grad_mode(feats: Tensor,
         prev = head.bases
         if return_history:
             bases_hist, resp_hist = head.bases_history, head.resp_history
-    if grad_mode == 'implicit' and torch.is_grad_enabled():
-        prev = implicit_fixed_point(feats, prev.expand(feats.shape[0], -1,
-                                                       -1), implicit_iters,
-                                    implicit_tol, on_adjoint, **kwargs)
-    if grad_mode == 'one_step' and analytic:
+    if mode == 'implicit' and torch.is_grad_enabled():
+        prev = implicit_fixed_point(feats, prev.expand(feats.shape[0], -1, -1),
+                                    settings.implicit_iters,
+                                    settings.implicit_tol, on_adjoint,
+                                    **kwargs)
+    if analytic:
         new, resp = analytic_unrolled_em(feats, prev, 1, **kwargs)
     else:
         new, resp = em_step(feats, prev, **kwargs)

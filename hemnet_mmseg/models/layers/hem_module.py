@@ -7,14 +7,15 @@ entry, same momentum update of it) that runs T iterations of highway EM
 default), none (EMANet's ``no_grad`` loop), the last one only, or the
 implicit gradient at the fixed point.
 
-The module owns every EM setting: each is validated once, at construction,
-and stored as a plain attribute (analysis code may set
-``head.ema_module.step_size`` afterwards; it is read at the next forward).
+Its EM settings are one validated value, :attr:`HEMModule.settings` (an
+:class:`~.em_settings.EMSettings`), read as attributes (``unit.step_size``)
+and changed only through :meth:`HEMModule.configure`, which validates the
+change; assigning a setting as an attribute is refused.
 
 Shapes: B batch, C channels, H x W pixels (N = H * W), K bases.
 """
-import math
-from typing import Any, Dict, Optional, Tuple, Union
+import dataclasses
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -23,89 +24,9 @@ from mmengine.logging import MessageHub
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
-from .compiled_em import check_em_compile, compiled_em
-from .grad_modes import (EM_BACKWARDS, GRAD_MODES, MODES_REACHING_BASES,
-                         em_with_grad_mode)
-from .highway_em import EPS, MIXINGS, EMResult, reconstruct
-from .matmul_precision import cuda_matmul_precision
-
-#: the largest beta accepted: beta * x . mu must stay far from float32's
-#: 3.4e38 for any feature scale a head reaches (|x . mu| up to about 1e4)
-MAX_INV_TEMPERATURE = 1e6
-#: the most adjoint iterations of the implicit gradient
-MAX_IMPLICIT_ITERS = 1000
-
-
-def _check(ok: bool, name: str, allowed: str, value: Any) -> None:
-    if not ok:
-        raise ValueError(f'{name} must be {allowed}, got {value!r}')
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def check_int(name: str,
-              value: Any,
-              low: int = 1,
-              high: Optional[int] = None,
-              optional: bool = False) -> Any:
-    """An int in [low, high] (or None where ``optional``)."""
-    if optional and value is None:
-        return None
-    ok = _is_int(value) and value >= low and (high is None or value <= high)
-    allowed = f'an int >= {low}' if high is None else \
-        f'an int in [{low}, {high}]'
-    _check(ok, name, f'None or {allowed}' if optional else allowed, value)
-    return value
-
-
-def check_real(name: str,
-               value: Any,
-               low: float,
-               high: float,
-               low_open: bool = False) -> float:
-    """A finite number in [low, high] ((low, high] where ``low_open``)."""
-    ok = _is_real(value) and math.isfinite(value) and value <= high and (
-        value > low if low_open else value >= low)
-    _check(ok, name, f'a number in {"(" if low_open else "["}{low:g}, '
-           f'{high:g}]', value)
-    return float(value)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    _check(isinstance(value, bool), name, 'True or False (a bool)', value)
-    return value
-
-
-def check_choice(name: str, value: Any, choices: Tuple[str, ...]) -> str:
-    _check(value in choices, name, f'one of {choices}', value)
-    return value
-
-
-def resolve_grad_mode(grad_mode: Optional[str],
-                      backprop_em: Optional[bool]) -> str:
-    """``grad_mode``, with ``backprop_em`` as its older alias.
-
-    ``backprop_em=True`` means a gradient through the loop (any mode but
-    ``'none'``; alone, ``'unrolled'``); ``False`` means ``'none'``.
-
-    Raises:
-        ValueError: a value of the wrong kind, or the two disagree.
-    """
-    if backprop_em is not None:
-        check_bool('backprop_em', backprop_em)
-    if grad_mode is None:
-        return 'unrolled' if backprop_em in (None, True) else 'none'
-    check_choice('grad_mode', grad_mode, GRAD_MODES)
-    if backprop_em is not None and backprop_em != (grad_mode != 'none'):
-        raise ValueError(f'backprop_em={backprop_em} contradicts '
-                         f'grad_mode={grad_mode!r}; set grad_mode alone')
-    return grad_mode
+from .em_settings import SETTINGS, EMSettings, SettingError, _check
+from .grad_modes import em_with_grad_mode
+from .highway_em import EPS, EMResult, reconstruct
 
 
 class HEMModule(EMAModule):
@@ -117,136 +38,90 @@ class HEMModule(EMAModule):
         num_stages (int): T, unrolled iterations in training.
         momentum (float): momentum of the ``bases`` buffer update, in
             [0, 1]. Defaults to 0.1.
-        step_size (float): highway N-step size eta in (0, 1]; 1 is plain EM.
-            Defaults to 0.5.
-        num_stages_eval (int, optional): T in evaluation; None means
-            ``num_stages``. Defaults to None.
-        inv_temperature (float): beta = 1 / sigma^2 in the E-step, in
-            (0, 1e6]. Defaults to 1.0.
-        grad_mode (str, optional): the backward through the EM loop, one of
-            ``'none'`` (EMANet), ``'unrolled'`` (HEMNet), ``'one_step'``,
-            ``'implicit'`` (:mod:`~.grad_modes`). None: from
-            ``backprop_em``. Defaults to None (``'unrolled'``).
-        backprop_em (bool, optional): the older switch, an alias: True is a
-            gradient through the loop (``'unrolled'`` unless ``grad_mode``
-            names another), False is ``'none'``. Defaults to None.
-        normalize_bases (bool): L2-normalise the bases after every step.
-            Defaults to True.
-        highway_mixing (str): with normalised bases, ``'unit'`` mixes unit
-            vectors (eta is the step at any feature scale); ``'raw'`` mixes
-            the raw M-step mean as the first build did (its step grows with
-            ``||mu_hat||``). Defaults to ``'unit'``.
-        learn_bases (bool): mu(0) is an ``nn.Parameter`` (used
-            unit-normalised) trained by the gradient through the loop, with
-            no momentum update; needs ``grad_mode='unrolled'``. Defaults to
-            False.
-        implicit_iters (int): adjoint iterations at most, in [1, 1000]
-            (``'implicit'``). Defaults to 10.
-        implicit_tol (float): relative tolerance of the adjoint, in [0, 1]
-            (``'implicit'``). Defaults to 1e-4.
-        em_backward (str): ``'analytic'`` (the hand-written backward of
-            :mod:`~.analytic_em`: 19 ops per iteration against autograd's
-            ~50, the same gradient up to float32 round-off) or
-            ``'autograd'`` (backpropagation through the plain functions,
-            the reference); used by ``'unrolled'`` and ``'one_step'``.
-            Defaults to ``'analytic'``.
-        em_compile (bool | dict): run the EM loop through ``torch.compile``
-            (:mod:`~.compiled_em`): True, or a dict of its arguments
-            (``backend``, ``mode``, ...); not with ``'implicit'``. Off by
-            default: the first call of each graph compiles (tens of seconds
-            on a CPU). Defaults to False.
-        em_tf32 (bool): on CUDA, the EM loop's float32 matmuls in TF32,
-            forward and backward (:mod:`~.matmul_precision`); needs
-            ``em_backward='analytic'`` where a gradient goes through the
-            loop, and neither ``'implicit'`` nor ``em_compile``. No effect
-            on a CPU. Defaults to False.
+        **settings: the other :class:`~.em_settings.EMSettings` (their
+            defaults and ranges are there): ``num_stages_eval``,
+            ``step_size``, ``inv_temperature``, ``grad_mode``,
+            ``normalize_bases``, ``highway_mixing``, ``learn_bases``,
+            ``implicit_iters``, ``implicit_tol``, ``em_backward``.
     """
-
-    #: the settings a head passes through and a run records
-    SETTINGS: Tuple[str,
-                    ...] = ('num_stages', 'num_stages_eval', 'momentum',
-                            'step_size', 'inv_temperature', 'grad_mode',
-                            'backprop_em', 'normalize_bases', 'highway_mixing',
-                            'learn_bases', 'implicit_iters', 'implicit_tol',
-                            'em_backward', 'em_compile', 'em_tf32')
 
     def __init__(self,
                  channels: int,
                  num_bases: int,
                  num_stages: int,
                  momentum: float = 0.1,
-                 step_size: float = 0.5,
-                 num_stages_eval: Optional[int] = None,
-                 inv_temperature: float = 1.0,
-                 grad_mode: Optional[str] = None,
-                 backprop_em: Optional[bool] = None,
-                 normalize_bases: bool = True,
-                 highway_mixing: str = 'unit',
-                 learn_bases: bool = False,
-                 implicit_iters: int = 10,
-                 implicit_tol: float = 1e-4,
-                 em_backward: str = 'analytic',
-                 em_compile: Union[bool, dict] = False,
-                 em_tf32: bool = False) -> None:
+                 **settings: Any) -> None:
         # all checked before EMAModule draws or asserts anything
-        check_int('num_bases', num_bases)
-        check_int('num_stages', num_stages)
-        momentum = check_real('momentum', momentum, 0, 1)
-        step_size = check_real('step_size', step_size, 0, 1, low_open=True)
-        check_int('num_stages_eval', num_stages_eval, optional=True)
-        inv_temperature = check_real(
-            'inv_temperature',
-            inv_temperature,
-            0,
-            MAX_INV_TEMPERATURE,
-            low_open=True)
-        grad_mode = resolve_grad_mode(grad_mode, backprop_em)
-        check_bool('normalize_bases', normalize_bases)
-        check_choice('highway_mixing', highway_mixing, MIXINGS)
-        check_bool('learn_bases', learn_bases)
-        check_int('implicit_iters', implicit_iters, 1, MAX_IMPLICIT_ITERS)
-        implicit_tol = check_real('implicit_tol', implicit_tol, 0, 1)
-        check_choice('em_backward', em_backward, EM_BACKWARDS)
-        em_compile = check_em_compile(em_compile)
-        check_bool('em_tf32', em_tf32)
-        if em_compile and grad_mode == 'implicit':
-            raise ValueError('em_compile does not compile grad_mode='
-                             "'implicit' (a data-dependent adjoint loop); "
-                             'set em_compile=False')
-        if em_tf32 and (grad_mode == 'implicit' or em_compile or
-                        (grad_mode != 'none' and em_backward != 'analytic')):
-            raise ValueError(
-                'em_tf32=True needs em_backward=\'analytic\' (the autograd '
-                'backward runs outside the TF32 scope), or grad_mode='
-                '\'none\'; not with grad_mode=\'implicit\' or em_compile')
-        if learn_bases and grad_mode not in MODES_REACHING_BASES:
-            raise ValueError(
-                f'learn_bases=True needs grad_mode=\'unrolled\': with '
-                f'grad_mode={grad_mode!r} no gradient reaches mu(0)')
-        super().__init__(channels, num_bases, num_stages, momentum)
-        self.momentum = momentum
-        self.step_size = step_size
-        self.num_stages_eval = num_stages_eval
-        self.inv_temperature = inv_temperature
-        self.grad_mode = grad_mode
-        self.normalize_bases = normalize_bases
-        self.highway_mixing = highway_mixing
-        self.learn_bases = learn_bases
-        self.implicit_iters = implicit_iters
-        self.implicit_tol = implicit_tol
-        self.em_backward = em_backward
-        self.em_compile = em_compile
-        self.em_tf32 = em_tf32
+        _check(
+            isinstance(num_bases, int) and not isinstance(num_bases, bool)
+            and num_bases >= 1, 'num_bases', 'an int >= 1', num_bases)
+        _check(
+            isinstance(momentum,
+                       (int, float)) and not isinstance(momentum, bool)
+            and 0 <= momentum <= 1, 'momentum', 'a number in [0, 1]', momentum)
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            raise SettingError(f'{unknown[0]} is not an EM setting (one of '
+                               f'{SETTINGS})')
+        em = EMSettings(num_stages=num_stages, **settings)
+        super().__init__(channels, num_bases, num_stages, float(momentum))
+        del self.num_stages  # EMAModule's copy: the settings hold T
+        self.momentum = float(momentum)
+        self.settings = em
         #: the last implicit backward's adjoint solve (:meth:`record_adjoint`)
         self.adjoint_stats: Dict[str, Any] = {}
         #: implicit backwards whose adjoint fell back to iterate 0 (this
         #: process)
         self.adjoint_fallbacks = 0
-        if learn_bases:
+        if em.learn_bases:
             # same state-dict key: EMANet checkpoints still load strict
             bases = self.bases
             del self.bases
             self.bases = nn.Parameter(bases)
+
+    def __getattr__(self, name: str) -> Any:
+        settings = self.__dict__.get('settings')
+        if settings is not None and name in SETTINGS:
+            return getattr(settings, name)
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in SETTINGS and 'settings' in self.__dict__:
+            raise AttributeError(
+                f'{name} is an EM setting: change it with '
+                f'unit.configure({name}=...), which validates it')
+        if name == 'settings' and not isinstance(value, EMSettings):
+            raise TypeError(f'settings must be an EMSettings, got '
+                            f'{type(value).__name__}')
+        super().__setattr__(name, value)
+
+    def configure(self, **changes: Any) -> EMSettings:
+        """Change EM settings (validated as at construction), e.g.
+        ``unit.configure(step_size=0.2, num_stages=10)`` in analysis code.
+
+        ``learn_bases`` cannot change: it decides whether mu(0) is a
+        parameter or a buffer. The head's mid conv keeps the
+        ``requires_grad`` it was built with.
+
+        Returns:
+            EMSettings: the settings before the change (``unit.settings =
+            previous`` restores them).
+
+        Raises:
+            SettingError: a bad value, or a change of ``learn_bases``.
+        """
+        previous = self.settings
+        new = dataclasses.replace(previous, **changes)
+        if new.learn_bases != previous.learn_bases:
+            raise SettingError('learn_bases cannot change on a built unit '
+                               '(mu(0) is a parameter or a buffer); build a '
+                               'new one')
+        self.settings = new
+        return previous
+
+    def em_settings(self) -> Dict[str, Any]:
+        """Every setting and the momentum (what a run records)."""
+        return dict(dataclasses.asdict(self.settings), momentum=self.momentum)
 
     def record_adjoint(self, stats: Dict[str, float]) -> None:
         """Keep the latest implicit backward's adjoint statistics
@@ -263,27 +138,15 @@ class HEMModule(EMAModule):
             hub.update_scalar(f'train/adjoint_{key}', value)
 
     @property
-    def backprop_em(self) -> bool:
-        """Whether any gradient flows through the loop (``grad_mode`` is not
-        ``'none'``); the older name of the switch."""
-        return self.grad_mode != 'none'
-
-    def em_settings(self) -> Dict[str, Any]:
-        """Every setting (what a run records)."""
-        return {name: getattr(self, name) for name in self.SETTINGS}
-
-    @property
     def current_num_stages(self) -> int:
         """T used by the next forward (training or evaluation)."""
-        if self.training or self.num_stages_eval is None:
-            return self.num_stages
-        return self.num_stages_eval
+        return self.settings.stages(self.training)
 
     def initial_bases(self) -> Tensor:
         """mu(0) in float32, (1, C, K): the momentum buffer as stored (as
         EMAHead uses it), or the learned parameter unit-normalised."""
         bases = self.bases.float()
-        if self.learn_bases:
+        if self.settings.learn_bases:
             bases = F.normalize(bases, p=2, dim=1, eps=EPS)
         return bases
 
@@ -304,29 +167,16 @@ class HEMModule(EMAModule):
         """
         if bases is None:
             bases = self.initial_bases()
-        options = dict(
-            grad_mode=self.grad_mode,
-            step_size=self.step_size,
-            inv_temperature=self.inv_temperature,
-            normalize_bases=self.normalize_bases,
-            mixing=self.highway_mixing,
-            em_backward=self.em_backward)
-        if self.grad_mode == 'implicit':
-            options.update(
-                implicit_iters=self.implicit_iters,
-                implicit_tol=self.implicit_tol,
-                on_adjoint=self.record_adjoint)
-        em = em_with_grad_mode
-        if return_history:
-            options.update(return_history=True)  # analysis: eager
-        elif self.em_compile and self.grad_mode != 'implicit':
-            em = compiled_em(self.em_compile)
-        tf32 = 'tf32' if self.em_tf32 and feats.is_cuda else None
         # fp16 cannot hold eps=1e-12 and overflows exp; bf16 loses the
         # softmax's precision: EM runs in float32 under any autocast
-        with torch.autocast(device_type=feats.device.type, enabled=False), \
-                cuda_matmul_precision(tf32):
-            return em(feats.float(), bases, self.current_num_stages, **options)
+        with torch.autocast(device_type=feats.device.type, enabled=False):
+            return em_with_grad_mode(
+                feats.float(),
+                bases,
+                self.settings,
+                self.current_num_stages,
+                return_history=return_history,
+                on_adjoint=self.record_adjoint)
 
     def em_forward(self,
                    feats: Tensor,
@@ -363,7 +213,7 @@ class HEMModule(EMAModule):
             Tensor: (B, C, H, W), same dtype as ``feats``.
         """
         recon, result = self.em_forward(feats)
-        if self.training and not self.learn_bases:
+        if self.training and not self.settings.learn_bases:
             self.update_bases(result.bases)
         return recon
 

@@ -19,8 +19,9 @@ special case ``eta = 1`` with the loop run without gradient.
 
 Everything here is a plain function on tensors, shared by the ``nn.Module``
 (:class:`~hemnet_mmseg.models.layers.HEMModule`), the tests and the analysis
-tools. Only ``bmm`` and ``matmul`` are used (no ``einsum``: ONNX opset 11
-has none).
+tools; :func:`em_iteration` is the one forward of an iteration that every
+path runs. Only ``bmm`` and ``matmul`` are used (no ``einsum``: ONNX opset
+11 has none).
 
 Shape shorthand:
     B: batch, C: channels, N = H * W: pixels, K: bases (mixture components).
@@ -28,18 +29,16 @@ Shape shorthand:
     responsibilities ``Z``: (B, N, K).
 """
 import math
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .em_settings import MIXINGS
+
 #: eps of every normalisation, as ``F.normalize``'s default (EMAHead's).
 EPS = 1e-12
-
-#: how the N-step mixes with unit-norm bases: unit vectors (the default) or
-#: the raw M-step mean (the first build)
-MIXINGS = ('unit', 'raw')
 
 
 def e_step(feats: Tensor,
@@ -75,6 +74,29 @@ def e_step(feats: Tensor,
     return F.softmax(logits, dim=2)
 
 
+def l2_normalize(x: Tensor) -> Tuple[Tensor, Tensor]:
+    """``F.normalize(x, dim=1)`` (the same ops, the same bits) and the
+    clamped norm it divided by, which the analytic backward reuses.
+
+    Args:
+        x (Tensor): (B, C, K).
+
+    Returns:
+        tuple: the unit columns (B, C, K) and their norms (B, 1, K).
+    """
+    norm = x.norm(p=2, dim=1, keepdim=True).clamp_min(EPS)
+    return x / norm, norm
+
+
+def _m_step(feats: Tensor, resp: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """mu_hat, with Zn = Z / m and the masses m (B, 1, K) it divided by:
+    ``F.normalize(Z, p=1, dim=1)`` spelled out (the same bits)."""
+    mass = resp.norm(p=1, dim=1, keepdim=True).clamp_min(EPS)
+    resp_n = resp / mass
+    # (B, C, N) @ (B, N, K) -> (B, C, K)
+    return torch.bmm(feats, resp_n), resp_n, mass
+
+
 def m_step(feats: Tensor, resp: Tensor) -> Tensor:
     """M-step: the responsibility-weighted mean of the pixels.
 
@@ -87,10 +109,21 @@ def m_step(feats: Tensor, resp: Tensor) -> Tensor:
     Returns:
         Tensor: mu_hat, (B, C, K).
     """
-    # L1-normalise each column of Z over the N pixels (Z >= 0)
-    resp_normed = F.normalize(resp, p=1, dim=1, eps=EPS)
-    # (B, C, N) @ (B, N, K) -> (B, C, K)
-    return torch.bmm(feats, resp_normed)
+    return _m_step(feats, resp)[0]
+
+
+def _n_step(bases: Tensor, bases_hat: Tensor, step_size: float,
+            normalize: bool, mixing: str) -> Tuple[Tensor, ...]:
+    """mu(t), and what the analytic backward reuses: the mixed vector v
+    with its norm (unit mixing below eta 1, else ``mu_hat`` and None) and
+    the norm mu(t) was divided by (None without ``normalize``)."""
+    unit_mix = normalize and mixing == 'unit' and step_size != 1.0
+    v, v_norm = l2_normalize(bases_hat) if unit_mix else (bases_hat, None)
+    # the highway: a scaled skip connection along the unrolled depth
+    mixed = v if step_size == 1.0 else \
+        (1.0 - step_size) * bases + step_size * v
+    new, new_norm = l2_normalize(mixed) if normalize else (mixed, None)
+    return new, v, v_norm, new_norm
 
 
 def highway_step(bases: Tensor,
@@ -126,16 +159,7 @@ def highway_step(bases: Tensor,
     """
     if mixing not in MIXINGS:
         raise ValueError(f'mixing must be one of {MIXINGS}, got {mixing!r}')
-    if step_size == 1.0:
-        new = bases_hat
-    else:
-        if normalize and mixing == 'unit':
-            bases_hat = F.normalize(bases_hat, p=2, dim=1, eps=EPS)
-        # the highway: a scaled skip connection along the unrolled depth
-        new = (1.0 - step_size) * bases + step_size * bases_hat
-    if normalize:
-        new = F.normalize(new, p=2, dim=1, eps=EPS)
-    return new
+    return _n_step(bases, bases_hat, step_size, normalize, mixing)[0]
 
 
 def reconstruct(bases: Tensor, resp: Tensor) -> Tensor:
@@ -149,6 +173,57 @@ def reconstruct(bases: Tensor, resp: Tensor) -> Tensor:
         Tensor: X_rec, (B, C, N).
     """
     return torch.bmm(bases, resp.transpose(1, 2))
+
+
+class Iteration(NamedTuple):
+    """One iteration F of :func:`em_iteration`: what it returns and what
+    the analytic backward (:mod:`.analytic_em`) keeps of it.
+
+    Attributes:
+        bases (Tensor): mu(t), (B, C, K).
+        resp (Tensor): Z(t), (B, N, K).
+        resp_n (Tensor): Z(t) / m, columns summing to one, (B, N, K).
+        mass (Tensor): m, the clamped column masses of Z(t), (B, 1, K).
+        mixed (Tensor): v, what the N-step mixes with mu(t-1), (B, C, K).
+        mixed_norm (Tensor | None): the norm v was divided by (unit
+            mixing below eta 1), (B, 1, K).
+        norm (Tensor | None): the norm mu(t) was divided by (normalised
+            bases), (B, 1, K).
+    """
+    bases: Tensor
+    resp: Tensor
+    resp_n: Tensor
+    mass: Tensor
+    mixed: Tensor
+    mixed_norm: Optional[Tensor]
+    norm: Optional[Tensor]
+
+
+def em_iteration(feats: Tensor,
+                 bases: Tensor,
+                 step_size: float = 0.5,
+                 inv_temperature: float = 1.0,
+                 normalize_bases: bool = True,
+                 mixing: str = 'unit') -> Iteration:
+    """One iteration F, E-step then N-step: the one forward every path
+    runs (the plain loop, each gradient mode, the analytic backward's
+    forward), so that they all compute the same bits.
+
+    Args:
+        feats (Tensor): X, (B, C, N).
+        bases (Tensor): mu(t-1), (B|1, C, K).
+        step_size, inv_temperature, normalize_bases, mixing: as
+            :func:`unrolled_em`.
+
+    Returns:
+        Iteration: mu(t) (B, C, K), Z(t) (B, N, K) and the intermediates.
+    """
+    resp = e_step(
+        feats, bases, inv_temperature, gaussian_bias=not normalize_bases)
+    hat, resp_n, mass = _m_step(feats, resp)
+    new, v, v_norm, new_norm = _n_step(bases, hat, step_size, normalize_bases,
+                                       mixing)
+    return Iteration(new, resp, resp_n, mass, v, v_norm, new_norm)
 
 
 class EMResult(NamedTuple):
@@ -174,7 +249,7 @@ def unrolled_em(feats: Tensor,
                 normalize_bases: bool = True,
                 mixing: str = 'unit',
                 return_history: bool = False) -> EMResult:
-    """Run T iterations of highway EM (E-step, then N-step).
+    """Run T iterations of highway EM (:func:`em_iteration`).
 
     Gradient flows through every iteration unless the caller wraps this in
     ``torch.no_grad()`` (EMANet). ``Z(T)`` is computed from ``mu(T-1)``, as
@@ -198,14 +273,14 @@ def unrolled_em(feats: Tensor,
     """
     if num_stages < 1:
         raise ValueError(f'num_stages must be >= 1, got {num_stages}')
+    if mixing not in MIXINGS:
+        raise ValueError(f'mixing must be one of {MIXINGS}, got {mixing!r}')
     bases_hist = [bases] if return_history else None
     resp_hist = [] if return_history else None
     resp = None
     for _ in range(num_stages):
-        resp = e_step(
-            feats, bases, inv_temperature, gaussian_bias=not normalize_bases)
-        bases = highway_step(bases, m_step(feats, resp), step_size,
-                             normalize_bases, mixing)
+        bases, resp = em_iteration(feats, bases, step_size, inv_temperature,
+                                   normalize_bases, mixing)[:2]
         if return_history:
             bases_hist.append(bases)
             resp_hist.append(resp)

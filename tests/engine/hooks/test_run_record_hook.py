@@ -6,15 +6,12 @@ import torch
 
 from hemnet_mmseg.engine.hooks import RunRecordHook
 from hemnet_mmseg.models import HEMHead
+from hemnet_mmseg.models.layers import SETTINGS
 
 
-def _backend(graph_module, example_inputs):
-    return graph_module.forward
-
-
-def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
-    """em_compile may name its backend by a callable; run.json used to
-    fail to serialise it at the end of training."""
+def test_record_holds_every_unit_setting(tmp_path):
+    """The record writes the unit's settings as they are (asdict), in the
+    same keys for EMANet, with no list of names kept by hand."""
     model = torch.nn.Module()
     model.decode_head = HEMHead(
         in_channels=8,
@@ -25,7 +22,7 @@ def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
         num_stages=3,
         num_classes=3,
         norm_cfg=dict(type='BN', requires_grad=True),
-        em_compile=dict(backend=_backend))
+        grad_mode='one_step')
     runner = types.SimpleNamespace(
         model=model,
         cfg=types.SimpleNamespace(filename='configs/x.py'),
@@ -40,7 +37,8 @@ def test_record_holds_the_unit_settings_even_a_callable_backend(tmp_path):
     record = json.load(open(tmp_path / 'run.json'))
     head = record['decode_head']
     assert head['type'] == 'HEMHead' and head['step_size'] == 0.5
-    assert '_backend' in head['em_compile']['backend']
+    assert head['grad_mode'] == 'one_step'
+    assert set(head) == set(SETTINGS) | {'type', 'momentum'}
     assert record['precision'] == 'float32' and record['seed'] == 3
     # issue 32, item 10: the record says why it trained in its precision
     assert record['precision_reason'] == 'measured here'

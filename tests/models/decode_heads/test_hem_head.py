@@ -1,5 +1,6 @@
 """HEMHead: shapes, gradients, EMAHead equivalence, bases buffer, arguments."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -7,7 +8,8 @@ from mmseg.models.decode_heads import EMAHead
 from mmseg.registry import MODELS
 
 import hemnet_mmseg  # noqa: F401  (registers HEMHead)
-from hemnet_mmseg.models import HEMHead, HEMModule
+from hemnet_mmseg.models import HEMHead
+from hemnet_mmseg.models.layers import SETTINGS
 
 BN = dict(type='BN', requires_grad=True)
 
@@ -67,7 +69,7 @@ def test_every_parameter_gets_gradient_and_nothing_is_nan():
 
 
 def test_backprop_off_freezes_mid_conv_like_emahead():
-    head = HEMHead(**head_cfg(backprop_em=False))
+    head = HEMHead(**head_cfg(grad_mode='none'))
     assert not any(p.requires_grad for p in head.ema_mid_conv.parameters())
 
 
@@ -81,7 +83,7 @@ def _pair(seed=0, **hem_kwargs):
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_reproduces_emahead_in_train_and_eval(seed):
-    ema, hem = _pair(seed, step_size=1.0, backprop_em=False)
+    ema, hem = _pair(seed, step_size=1.0, grad_mode='none')
     x = inputs(seed=seed)
     # a training step: outputs and the bases buffer after the update
     ema.train()
@@ -251,8 +253,8 @@ def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
         HEMHead(**head_cfg(**kwargs))
     # the message states the allowed range
     assert any(
-        s in str(err.value)
-        for s in ('(0, 1]', '>= 1', '(0, 1e+06]', '[0, 1]', '[1, 1000]'))
+        s in str(err.value) for s in ('(0, 1]', '>= 1', '(0, 1e+06]', '[0, 1]',
+                                      '[1, 1000]', '[1, 10000]'))
 
 
 @pytest.mark.cuda
@@ -293,13 +295,13 @@ def test_deepcopy_and_state_dict_roundtrip(tmp_path):
         assert torch.equal(fresh(inputs()), head(inputs()))
 
 
-def test_settings_live_on_the_unit_as_plain_attributes():
+def test_settings_live_on_the_unit_as_one_value():
     head = HEMHead(**head_cfg(step_size=0.8, highway_mixing='raw'))
     module = head.ema_module
-    for name in HEMModule.SETTINGS:
+    for name in SETTINGS:
         if name not in ('num_stages', 'momentum'):  # EMAHead's own copies
             assert not hasattr(head, name), name  # stored once, on the unit
-    module.num_stages = 5  # what analysis code does
+    module.configure(num_stages=5)  # what analysis code does
     assert module.current_num_stages == 5
     assert module.em_settings() == dict(
         num_stages=5,
@@ -308,15 +310,12 @@ def test_settings_live_on_the_unit_as_plain_attributes():
         step_size=0.8,
         inv_temperature=1.0,
         grad_mode='unrolled',
-        backprop_em=True,
         normalize_bases=True,
         highway_mixing='raw',
         learn_bases=False,
         implicit_iters=10,
         implicit_tol=1e-4,
-        em_backward='analytic',
-        em_compile=False,
-        em_tf32=False)
+        em_backward='analytic')
 
 
 @pytest.mark.parametrize('kwargs,mode', [
@@ -327,10 +326,13 @@ def test_settings_live_on_the_unit_as_plain_attributes():
     (dict(grad_mode='implicit', backprop_em=True), 'implicit'),
     (dict(grad_mode='none', backprop_em=False), 'none'),
 ])
-def test_backprop_em_is_an_alias_of_grad_mode(kwargs, mode):
-    head = HEMHead(**head_cfg(**kwargs))
+def test_backprop_em_is_a_deprecated_alias_of_grad_mode(kwargs, mode):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        head = HEMHead(**head_cfg(**kwargs))
+    deprecated = [w for w in caught if 'backprop_em' in str(w.message)]
+    assert len(deprecated) == ('backprop_em' in kwargs)
     assert head.ema_module.grad_mode == mode
-    assert head.ema_module.backprop_em == (mode != 'none')
     # the mid conv trains in every mode with a gradient through the unit
     assert all(p.requires_grad == (mode != 'none')
                for p in head.ema_mid_conv.parameters())
@@ -375,7 +377,7 @@ def test_learned_bases_get_gradient_and_no_momentum_update():
 
 
 @pytest.mark.parametrize('kwargs', [
-    dict(backprop_em=False),
+    dict(grad_mode='none'),
     dict(grad_mode='none'),
     dict(grad_mode='one_step'),
     dict(grad_mode='implicit')

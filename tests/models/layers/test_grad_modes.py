@@ -3,9 +3,20 @@ forward in every mode, and each backward what it claims to be."""
 import pytest
 import torch
 
-from hemnet_mmseg.models.layers import GRAD_MODES, em_step, em_with_grad_mode
+from hemnet_mmseg.models.layers import (GRAD_MODES, EMSettings, em_step,
+                                        em_with_grad_mode)
 
 C, N, K, B = 8, 48, 4, 2
+
+
+def _em(feats, bases, num_stages, grad_mode='unrolled', **kwargs):
+    """em_with_grad_mode with the settings given as keywords."""
+    call = {
+        k: kwargs.pop(k)
+        for k in ('return_history', 'on_adjoint') if k in kwargs
+    }
+    settings = EMSettings(num_stages, grad_mode=grad_mode, **kwargs)
+    return em_with_grad_mode(feats, bases, settings, **call)
 
 
 def _data(seed=0, scale=1.0):
@@ -33,7 +44,7 @@ def _clustered(seed=0, scale=1.0, spread=3.0):
 def _input_grad(mode, feats, bases, weight, num_stages, **kwargs):
     """dL/dX for L = sum(weight * mu(T) Z(T)^T), the unit's output."""
     x = feats.clone().requires_grad_()
-    res = em_with_grad_mode(x, bases, num_stages, grad_mode=mode, **kwargs)
+    res = _em(x, bases, num_stages, grad_mode=mode, **kwargs)
     recon = torch.matmul(res.bases, res.resp.transpose(1, 2))
     (weight * recon).sum().backward()
     return x.grad
@@ -54,10 +65,10 @@ def test_forward_is_the_same_in_every_mode(num_stages, step_size,
         step_size=step_size,
         normalize_bases=normalize_bases,
         return_history=True)
-    ref = em_with_grad_mode(feats, bases, num_stages, 'unrolled', **kw)
+    ref = _em(feats, bases, num_stages, 'unrolled', **kw)
     for mode in GRAD_MODES:
         x = feats.clone().requires_grad_()
-        res = em_with_grad_mode(x, bases, num_stages, mode, **kw)
+        res = _em(x, bases, num_stages, mode, **kw)
         assert torch.equal(res.bases, ref.bases), mode
         assert torch.equal(res.resp, ref.resp), mode
         assert len(res.bases_history) == num_stages + 1
@@ -68,7 +79,7 @@ def test_forward_is_the_same_in_every_mode(num_stages, step_size,
 def test_none_sends_nothing_back():
     feats, bases, _ = _data()
     x = feats.clone().requires_grad_()
-    res = em_with_grad_mode(x, bases, 3, 'none')
+    res = _em(x, bases, 3, 'none')
     assert not res.bases.requires_grad and not res.resp.requires_grad
 
 
@@ -85,7 +96,7 @@ def test_only_unrolled_reaches_the_initial_bases():
     for mode in GRAD_MODES:
         mu0 = bases.clone().requires_grad_()
         x = feats.clone().requires_grad_(mode != 'none')
-        res = em_with_grad_mode(x, mu0, 3, mode)
+        res = _em(x, mu0, 3, mode)
         if mode == 'none':
             continue
         (weight *
@@ -108,8 +119,8 @@ def test_implicit_is_the_limit_of_unrolled_once_converged(
         inv_temperature=inv_temperature,
         implicit_iters=1000,
         implicit_tol=1e-13)
-    res = em_with_grad_mode(feats, bases, 200, 'none', **kw)
-    prev = em_with_grad_mode(feats, bases, 199, 'none', **kw)
+    res = _em(feats, bases, 200, 'none', **kw)
+    prev = _em(feats, bases, 199, 'none', **kw)
     assert (res.bases - prev.bases).abs().max() < 1e-12  # converged
     implicit = _input_grad('implicit', feats, bases, weight, 200, **kw)
     unrolled = _input_grad('unrolled', feats, bases, weight, 200, **kw)
@@ -134,12 +145,12 @@ def test_implicit_is_the_gradient_of_the_converged_map():
     derivative of the forward function itself."""
     feats, bases, _ = _clustered(6)
     feats = feats[:1, :, :16].clone().requires_grad_()
-    done = em_with_grad_mode(feats.detach(), bases, 100, 'none')
-    before = em_with_grad_mode(feats.detach(), bases, 99, 'none')
+    done = _em(feats.detach(), bases, 100, 'none')
+    before = _em(feats.detach(), bases, 99, 'none')
     assert (done.bases - before.bases).abs().max() < 1e-10  # converged
 
     def unit(x):
-        res = em_with_grad_mode(
+        res = _em(
             x, bases, 100, 'implicit', implicit_iters=1000, implicit_tol=1e-14)
         return torch.matmul(res.bases, res.resp.transpose(1, 2))
 
@@ -154,7 +165,7 @@ def test_implicit_reports_its_adjoint_solve():
     for iters, tol, converged in ((500, 1e-10, True), (7, 0.0, False)):
         stats = {}
         x = feats.clone().requires_grad_()
-        res = em_with_grad_mode(
+        res = _em(
             x,
             bases,
             100,
@@ -172,7 +183,7 @@ def test_implicit_reports_its_adjoint_solve():
 def test_unknown_mode_names_itself():
     feats, bases, _ = _data()
     with pytest.raises(ValueError, match='grad_mode'):
-        em_with_grad_mode(feats, bases, 3, 'exact')
+        _em(feats, bases, 3, 'exact')
 
 
 def test_adjoint_converges_to_the_neumann_sum():
@@ -207,7 +218,7 @@ def _two_grads(feats, bases, weight, num_stages, **kw):
         num_stages,
         on_adjoint=stats.update,
         **kw)
-    prev = em_with_grad_mode(feats, bases, num_stages - 1, 'none').bases
+    prev = _em(feats, bases, num_stages - 1, 'none').bases
     x = feats.clone().requires_grad_()
     stepped, _ = em_step(x, prev)
     fixed = prev + (stepped - stepped.detach())  # no adjoint: w = v
@@ -261,8 +272,8 @@ def test_implicit_falls_back_to_iterate_0_far_from_the_fixed_point():
 def _exact_implicit(feats, bases, weight, num_stages, **kw):
     """dL/dX with the adjoint solved exactly (float64, a dense solve):
     g_1 + v (I - dF/dmu)^-1 dF/dX at mu(T-1)."""
-    prev = em_with_grad_mode(feats, bases, num_stages - 1, 'none',
-                             **kw).bases.expand(feats.shape[0], -1, -1)
+    prev = _em(feats, bases, num_stages - 1, 'none',
+               **kw).bases.expand(feats.shape[0], -1, -1)
 
     def loss(x, mu):
         last, resp = em_step(x, mu, **kw)
