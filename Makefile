@@ -24,7 +24,7 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest tests -m "not slow"
 
-LINT_PATHS := hemnet_mmseg tools tests configs
+LINT_PATHS := hemnet_mmseg tools tests configs studies
 lint: setup
 	$(PY) -m pip --disable-pip-version-check install -q -r requirements/lint.txt
 	$(PY) -m flake8 $(LINT_PATHS)

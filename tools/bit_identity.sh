@@ -35,10 +35,10 @@ OMP_NUM_THREADS=2 "$PY" -m hemnet_mmseg.cli.train "$CFG" \
 "$PY" - "$TMP/run_old/iter_$ITERS.pth" "$TMP/run_new/iter_$ITERS.pth" "$REV" <<'PY'
 import sys
 import torch
-import hemnet_mmseg  # noqa: F401  (the weights-only allow-list)
+from hemnet_mmseg.checkpoint import load_from_local_weights_only as load
 old, new, rev = sys.argv[1:]
-a = torch.load(old, weights_only=True)['state_dict']
-b = torch.load(new, weights_only=True)['state_dict']
+a = load(old)['state_dict']
+b = load(new)['state_dict']
 differ = sorted(k for k in a.keys() & b.keys() if not torch.equal(a[k], b[k]))
 print(f'{rev} vs working tree: {len(a)} / {len(b)} tensors, '
       f'{len(a.keys() ^ b.keys())} keys not in both, {len(differ)} differ'

@@ -2,7 +2,7 @@
 # Multi-process training with torchrun, as mmseg's tools/dist_train.sh:
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
 # On GPUs one process per GPU (NCCL); on a CPU-only machine the processes
-# use gloo (hemnet_mmseg/cli/common.py). Multi-node: set NNODES, NODE_RANK,
+# use gloo (hemnet_mmseg/cli/launcher.py). Multi-node: set NNODES, NODE_RANK,
 # MASTER_ADDR and PORT on every node. PYTHON picks the interpreter.
 CONFIG=$1
 GPUS=$2

@@ -74,6 +74,11 @@ REQS=(-r requirements/runtime.txt -r requirements/tests.txt)
 [ "$TORCH" = pinned ] && REQS+=(-r requirements/torch.txt)
 [ "$NODEPS" = 1 ] && REQS+=(-r requirements/deps.txt)
 $INSTALL -q "${REQS[@]}"
+# the deploy extra (ONNX export and ONNX Runtime): its tests skip without it,
+# as on an offline image that lacks onnxscript
+$INSTALL -q -r requirements/deploy.txt || echo "setup: the deploy extra" \
+  "(requirements/deploy.txt) could not be installed; the ONNX tests will" \
+  "skip" >&2
 if ! $ENVPY -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
   if [ "${MMCV_CUDA_OPS:-0}" = 1 ]; then
     echo "setup: building mmcv 2.1.0 with its CUDA kernels (long)" >&2

@@ -99,8 +99,8 @@ def load_trained(config: str,
     from mmseg.apis import init_model
     from mmseg.registry import DATASETS
 
-    from hemnet_mmseg.utils import (check_checkpoint_file, load_config,
-                                    replace_syncbn)
+    from hemnet_mmseg.checkpoint import check_checkpoint_file
+    from hemnet_mmseg.utils import load_config, replace_syncbn
     check_checkpoint_file(checkpoint)
     cfg = load_config(config, cfg_options)
     replace_syncbn(cfg.model)

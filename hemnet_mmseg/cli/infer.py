@@ -16,10 +16,13 @@ from typing import Optional, Tuple
 import cv2
 import mmcv
 
-from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
-                                check_state_dict_keys, load_config,
-                                load_from_local_weights_only)
-from .common import check_device, check_output_file, run_main
+from hemnet_mmseg.checkpoint import (check_checkpoint_file,
+                                     check_state_dict_keys,
+                                     load_from_local_weights_only)
+from hemnet_mmseg.utils import UserError, load_config
+from .config_checks import check_device
+from .outputs import check_output_file
+from .process import run_main
 
 #: default --max-pixels: 4096 x 4096 after the test-time resize
 MAX_PIXELS = 4096 * 4096

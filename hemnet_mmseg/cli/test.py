@@ -5,12 +5,14 @@ import json
 import os.path as osp
 from typing import Optional
 
-from hemnet_mmseg.utils import (UserError, atomic_write_text,
-                                check_checkpoint_file, load_config)
-from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
-                     build_runner, check_data_roots, check_num_classes,
-                     check_output_dir, parse_with_local_rank, run_main,
-                     set_work_dir, setup_launcher)
+from hemnet_mmseg.checkpoint import check_checkpoint_file
+from hemnet_mmseg.utils import UserError, atomic_write, load_config
+from .args import add_cfg_options, add_launcher_args, parse_with_local_rank
+from .config_checks import check_data_roots, check_num_classes, set_work_dir
+from .launcher import setup_launcher
+from .outputs import check_output_dir
+from .process import run_main
+from .runner import add_plugin_hooks, build_runner
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
@@ -107,7 +109,7 @@ def main(argv: Optional[list] = None) -> dict:
             tta=args.tta,
             metrics=metrics)
         try:  # all of it or none: a full disk left a 0-byte file
-            atomic_write_text(path, json.dumps(record, indent=2))
+            atomic_write(path, json.dumps(record, indent=2))
         except OSError as err:
             raise UserError(f'could not write {path}: {err.strerror}; the '
                             'metrics are printed above') from err

@@ -8,15 +8,17 @@ from typing import Optional
 import torch
 from mmengine.logging import print_log
 
+from hemnet_mmseg.checkpoint import (check_checkpoint_file,
+                                     find_resume_checkpoint)
+from hemnet_mmseg.checkpoint.files import resume_candidates
 from hemnet_mmseg.engine import unsupported_reason
-from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
-                                find_resume_checkpoint, load_config)
-from hemnet_mmseg.utils.checkpoint_files import resume_candidates
+from hemnet_mmseg.utils import UserError, load_config
 from hemnet_mmseg.utils.errors import Terminated
-from .common import (add_cfg_options, add_launcher_args, add_plugin_hooks,
-                     build_runner, check_data_roots, check_num_classes,
-                     parse_with_local_rank, run_main, set_work_dir,
-                     setup_launcher)
+from .args import add_cfg_options, add_launcher_args, parse_with_local_rank
+from .config_checks import check_data_roots, check_num_classes, set_work_dir
+from .launcher import setup_launcher
+from .process import run_main
+from .runner import add_plugin_hooks, build_runner
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:

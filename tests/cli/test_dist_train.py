@@ -84,7 +84,7 @@ def test_the_tools_destroy_their_process_group_on_the_way_out(tmp_path):
     test above died once with SIGABRT at exit before this)."""
     import torch.distributed as dist
 
-    from hemnet_mmseg.cli.common import run_main
+    from hemnet_mmseg.cli.process import run_main
     from hemnet_mmseg.utils import UserError
 
     def main_fn(fail):

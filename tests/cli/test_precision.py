@@ -9,6 +9,7 @@ import torch
 from mmengine.config import Config
 
 import hemnet_mmseg.engine.optimizers.autocast_optim_wrapper as aow
+from hemnet_mmseg.checkpoint import load_from_local_weights_only
 from hemnet_mmseg.cli.train import set_precision
 from hemnet_mmseg.engine import cpu_has_native_bf16
 from hemnet_mmseg.utils import UserError
@@ -101,7 +102,7 @@ def test_bf16_training_saves_and_resumes(cli, toy_config, tiny_toy_root,
     ]
     assert [r['precision'] for r in records] == ['bfloat16', 'bfloat16']
     assert records[1]['resumed_at'] == 4 and records[1]['em_float32']
-    ckpt = torch.load(str(work / 'iter_6.pth'), weights_only=True)
+    ckpt = load_from_local_weights_only(str(work / 'iter_6.pth'))
     assert all(
         torch.isfinite(v).all() for v in ckpt['state_dict'].values()
         if v.is_floating_point())

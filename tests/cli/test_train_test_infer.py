@@ -10,6 +10,8 @@ import cv2
 import pytest
 import torch
 
+from hemnet_mmseg.checkpoint import load_from_local_weights_only
+
 pytestmark = pytest.mark.slow
 
 
@@ -29,7 +31,7 @@ def test_train_writes_checkpoint_and_log_with_miou(trained):
     assert 'mIoU' in text and 'Iter(train) [4/4]' in text
     # the progress line shows the ETA
     assert 'eta:' in text
-    ckpt = torch.load(osp.join(work_dir, 'iter_4.pth'), weights_only=True)
+    ckpt = load_from_local_weights_only(osp.join(work_dir, 'iter_4.pth'))
     assert 'decode_head.ema_module.bases' in ckpt['state_dict']
     assert ckpt['meta']['dataset_meta']['classes'][0] == 'background'
 
@@ -152,8 +154,8 @@ class KillInSaveHook(Hook):
 
 
 def _checkpoints_equal(ref_path, res_path):
-    ref = torch.load(ref_path, weights_only=True)
-    res = torch.load(res_path, weights_only=True)
+    ref = load_from_local_weights_only(ref_path)
+    res = load_from_local_weights_only(res_path)
     assert res['meta']['iter'] == ref['meta']['iter']
     assert res['param_schedulers'] == ref['param_schedulers']
     assert list(res['state_dict']) == list(ref['state_dict'])
@@ -302,7 +304,7 @@ def test_metrics_that_cannot_be_written_are_printed_first(
     import errno
 
     from hemnet_mmseg.cli import test as test_cli
-    from hemnet_mmseg.cli.common import run_main
+    from hemnet_mmseg.cli.process import run_main
 
     def full(fd):
         raise OSError(errno.ENOSPC, 'No space left on device')

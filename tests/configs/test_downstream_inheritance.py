@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_mmengine_private_api_still_there():
-    from hemnet_mmseg.utils import check_mmengine_private_api
+    from hemnet_mmseg.utils.config_prefix import check_mmengine_private_api
     check_mmengine_private_api()  # raises ImportError with a clear message
     from mmengine.config.utils import MODULE2PACKAGE
     assert MODULE2PACKAGE['hemnet_mmseg'] == 'hemnet_mmseg'
@@ -26,7 +26,7 @@ def test_mmengine_private_api_still_there():
 def test_private_api_change_fails_clearly(monkeypatch):
     from mmengine.config import utils as cfg_utils
 
-    from hemnet_mmseg.utils import check_mmengine_private_api
+    from hemnet_mmseg.utils.config_prefix import check_mmengine_private_api
     monkeypatch.delattr(cfg_utils, '_get_cfg_metainfo')
     with pytest.raises(ImportError, match='_get_cfg_metainfo'):
         check_mmengine_private_api()

@@ -53,6 +53,14 @@ def test_benchmark_quick_writes_documented_fields(tmp_path, load_tool):
     assert set(data['unit']['forward_time']) == {
         'ema_module', 'hem_module_eta1', 'hem_module_default'
     }
+    # the deploy extra: the toy segmentor in ONNX Runtime against PyTorch
+    onnx = data.get('onnx')
+    if onnx is not None:
+        fig = onnx['sizes']['32x32']
+        assert fig['max_abs_diff'] < 1e-3
+        assert set(fig['inference_time']) == {'pytorch', 'onnxruntime'}
+        assert (f'toy segmentor inference 32x32 ({onnx["threads"]} '
+                'threads)', 'onnxruntime', 'pytorch') in rows
     fits = data['scaling']['linear_fits']
     assert {'T/hem/time', 'T/hem/memory', 'pixels/ema/time'} <= set(fits)
     # autograd memory of the unit grows with T (it backpropagates)

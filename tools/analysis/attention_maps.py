@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 
 from hemnet_mmseg.analysis import find_hem_module, trace_em
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            check_output_arguments)
-from hemnet_mmseg.cli.common import run_main
-from hemnet_mmseg.utils import UserError, check_checkpoint_file
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             check_output_arguments)
+from hemnet_mmseg.checkpoint import check_checkpoint_file
+from hemnet_mmseg.cli.process import run_main
+from hemnet_mmseg.utils import UserError
 
 
 def responsibilities(config: str,

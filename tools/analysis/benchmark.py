@@ -30,7 +30,9 @@ training-step memory, and with ``--amp-dtype`` the training step under
 autocast; (2) the EM unit's forward alone (``HEMModule`` vs mmseg's
 ``EMAModule``); (3) the whole R50-D8 segmentor of the paired Cityscapes
 configs, training step and inference; (4) growth with T = 1..10 and with the
-number of pixels (linear fit slopes). Timing and memory methods:
+number of pixels (linear fit slopes); (5) on a CPU with the deploy extra,
+the toy recipe's whole segmentor in PyTorch against its ONNX export in ONNX
+Runtime (inference, the same thread count). Timing and memory methods:
 :mod:`hemnet_mmseg.analysis.timing`.
 
 Usage::
@@ -45,56 +47,19 @@ import os.path as osp
 import platform
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
-from mmseg.models.decode_heads.ema_head import EMAHead, EMAModule
+from mmseg.models.decode_heads.ema_head import EMAModule
 
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             check_output_arguments)
+from hemnet_mmseg.analysis.contenders import (DTYPES, build_segmentors,
+                                              make_heads)
 from hemnet_mmseg.analysis.timing import (flop_counts, inference, interleaved,
                                           linear_fit, op_counts, ratio, sync,
                                           train_memory, train_step)
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            check_output_arguments)
-from hemnet_mmseg.models import Float32EMAHead, HEMHead, HEMModule
-from hemnet_mmseg.utils import replace_syncbn
-
-REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-DTYPES = dict(float16=torch.float16, bfloat16=torch.bfloat16)
-
-
-def make_heads(args, in_channels: int,
-               device: torch.device) -> Dict[str, torch.nn.Module]:
-    """The contenders with EMAHead's weights."""
-    cfg = dict(
-        in_channels=in_channels,
-        in_index=0,
-        channels=256,
-        ema_channels=args.ema_channels,
-        num_bases=args.num_bases,
-        num_stages=3,
-        num_classes=19,
-        dropout_ratio=0.1,
-        norm_cfg=dict(type=args.norm, requires_grad=True),
-        align_corners=False)
-    torch.manual_seed(0)
-    heads = dict(
-        ema=EMAHead(**cfg),
-        hem=HEMHead(**cfg),
-        hem_raw=HEMHead(highway_mixing='raw', **cfg),
-        unrolled=HEMHead(step_size=1.0, **cfg),
-        f32ema=Float32EMAHead(**cfg),
-        hem_autograd=HEMHead(em_backward='autograd', **cfg),
-        hem_one_step=HEMHead(grad_mode='one_step', **cfg),
-        hem_implicit=HEMHead(grad_mode='implicit', **cfg))
-    if args.compile:
-        heads['hem_compiled'] = HEMHead(**cfg)
-    state = heads['ema'].state_dict()
-    for name in heads:
-        heads[name].load_state_dict(state)
-    heads = {k: v.to(device) for k, v in heads.items()}
-    if args.compile:
-        heads['hem_compiled'] = torch.compile(heads['hem_compiled'])
-    return heads
+from hemnet_mmseg.models import HEMModule
 
 
 def first_call_times(head, loss_fn, x, device) -> dict:
@@ -189,67 +154,6 @@ def unit_figures(args, device) -> dict:
             }, args.repeats, args.warmup, device))
 
 
-#: segmentor contenders: (config algo, decode head changes)
-SEGMENTORS = dict(
-    emanet=('emanet', {}),
-    f32emanet=('emanet', dict(type='Float32EMAHead')),
-    hemnet=('hemnet', {}),
-    hemnet_autograd=('hemnet', dict(em_backward='autograd')))
-
-
-def build_segmentors(args, device):
-    """The R50-D8 Cityscapes segmentors of :data:`SEGMENTORS` with the same
-    weights, and ``loss_fn(model)`` (a closure summing the losses of one
-    random batch).
-
-    Returns:
-        tuple: ``{name: model}``, ``loss_fn``.
-    """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.structures import PixelData
-    from mmseg.registry import MODELS
-    from mmseg.structures import SegDataSample
-    init_default_scope('mmseg')
-    H, W = args.seg_size
-    models = {}
-    for name, (algo, head) in SEGMENTORS.items():
-        cfg = Config.fromfile(
-            osp.join(REPO, 'configs', algo,
-                     f'{algo}_r50-d8_4xb2-80k_cityscapes-512x1024.py'))
-        mcfg = cfg.model.to_dict()
-        mcfg['pretrained'] = None
-        mcfg['decode_head'].update(head)
-        if device.type != 'cuda' or args.norm == 'BN':
-            replace_syncbn(mcfg)
-        torch.manual_seed(0)
-        models[name] = MODELS.build(mcfg).to(device)
-    state = models['emanet'].state_dict()
-    for model in models.values():
-        model.load_state_dict(state)
-    B = args.seg_batch
-    imgs = torch.randn(B, 3, H, W, device=device)
-    samples = []
-    for _ in range(B):
-        s = SegDataSample()
-        s.gt_sem_seg = PixelData(
-            data=torch.randint(0, 19, (1, H, W), device=device))
-        s.set_metainfo(
-            dict(img_shape=(H, W), pad_shape=(H, W), ori_shape=(H, W)))
-        samples.append(s)
-
-    def loss_fn(model):
-
-        def fn():
-            losses = model(imgs, samples, mode='loss')
-            return sum(v for k, v in losses.items() if 'loss' in k)
-
-        return fn
-
-    loss_fn.inputs = (imgs, samples)
-    return models, loss_fn
-
-
 def segmentor_figures(args, device) -> dict:
     H, W = args.seg_size
     B = args.seg_batch
@@ -341,6 +245,53 @@ def scaling_figures(args, device) -> dict:
     return out
 
 
+#: the toy recipe, whose whole segmentor the ONNX figure exports
+TOY_CONFIG = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', '..', 'configs', 'hemnet',
+    'hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py')
+
+
+def onnx_figures(args, device) -> dict:
+    """CPU inference of the toy recipe's whole segmentor (random weights):
+    PyTorch against ONNX Runtime on the opset-11 export of
+    ``tools/export_onnx.py``, one image at each of ``args.onnx_sizes``,
+    interleaved, both on ``torch.get_num_threads()`` threads."""
+    import tempfile
+
+    import numpy as np
+    import onnxruntime as ort
+    from mmseg.registry import MODELS
+
+    from hemnet_mmseg.cli.export_onnx import export
+    from hemnet_mmseg.utils import load_config, replace_syncbn
+    cfg = load_config(TOY_CONFIG)
+    torch.manual_seed(0)
+    model = MODELS.build(replace_syncbn(cfg.model.to_dict())).eval()
+    threads = torch.get_num_threads()
+    out = dict(threads=threads, sizes={})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'toy.onnx')
+        wrapper = export(model, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(
+            path, options, providers=['CPUExecutionProvider'])
+        for size in args.onnx_sizes:
+            image = torch.rand(1, 3, size, size) * 255
+            feed = {'image': image.numpy()}
+            times = interleaved(
+                dict(
+                    pytorch=lambda: inference(wrapper, lambda: wrapper(image)),
+                    onnxruntime=lambda: session.run(None, feed)), args.repeats,
+                args.warmup, torch.device('cpu'))
+            (got, ) = session.run(None, feed)
+            with torch.no_grad():
+                diff = float(np.abs(got - wrapper(image).numpy()).max())
+            out['sizes'][f'{size}x{size}'] = dict(
+                inference_time=times, max_abs_diff=diff)
+    return out
+
+
 #: the head ratios reported (numerator, denominator)
 PAIRS = (('hem', 'ema'), ('hem', 'unrolled'), ('hem', 'hem_raw'),
          ('hem', 'f32ema'), ('hem_autograd', 'f32ema'),
@@ -395,6 +346,11 @@ def ratios(result: dict) -> List[dict]:
             for num, den in SEGMENTOR_PAIRS:
                 if num in seg[fig] and den in seg[fig]:
                     add(f'segmentor {fig}', seg[fig], num, den)
+    for size, fig in result.get('onnx', {}).get('sizes', {}).items():
+        add(
+            f'toy segmentor inference {size} '
+            f'({result["onnx"]["threads"]} threads)', fig['inference_time'],
+            'onnxruntime', 'pytorch')
     if 'train_memory' in seg:
         for num, den in SEGMENTOR_PAIRS:
             if num in seg['train_memory'] and den in seg['train_memory']:
@@ -452,7 +408,13 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         '--skip',
         nargs='*',
         default=[],
-        choices=['head', 'unit', 'segmentor', 'scaling'])
+        choices=['head', 'unit', 'segmentor', 'scaling', 'onnx'])
+    parser.add_argument(
+        '--onnx-sizes',
+        type=int,
+        nargs='+',
+        default=[64, 256, 512],
+        help='square image sizes of the ONNX Runtime figure (CPU)')
     parser.add_argument(
         '--compile',
         action='store_true',
@@ -474,6 +436,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
         args.repeats = args.repeats or 2
         args.max_stages = min(args.max_stages, 3)
         args.pixel_scales = [0.5, 1.0]
+        args.onnx_sizes = [32]
         args.warmup = 1
     args.head_shape = args.head_shape or ([2, 2048, 64, 128]
                                           if gpu else [1, 2048, 32, 64])
@@ -504,7 +467,15 @@ def main(argv: Optional[list] = None) -> dict:
         head=head_figures,
         unit=unit_figures,
         segmentor=segmentor_figures,
-        scaling=scaling_figures)
+        scaling=scaling_figures,
+        onnx=onnx_figures)
+    if device.type != 'cuda':
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:  # the deploy extra
+            args.skip.append('onnx')
+    else:
+        args.skip.append('onnx')  # a CPU figure
     for name, fn in figures.items():
         if name not in args.skip:
             result[name] = fn(args, device)

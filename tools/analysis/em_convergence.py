@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from hemnet_mmseg.analysis import find_hem_module, load_trained, trace_em
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            check_output_arguments)
-from hemnet_mmseg.cli.common import add_cfg_options
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             check_output_arguments)
+from hemnet_mmseg.cli.args import add_cfg_options
 from hemnet_mmseg.models.layers import log_likelihood, unrolled_em
 
 

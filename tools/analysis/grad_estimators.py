@@ -23,12 +23,12 @@ from typing import Optional
 
 import torch
 
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             add_source_arguments,
+                                             check_output_arguments,
+                                             check_source_arguments,
+                                             load_source)
 from hemnet_mmseg.analysis.estimators import MODES, compare_estimators
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            add_source_arguments,
-                                            check_output_arguments,
-                                            check_source_arguments,
-                                            load_source)
 
 
 def parse_args(argv: Optional[list] = None) -> argparse.Namespace:

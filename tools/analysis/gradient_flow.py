@@ -26,13 +26,13 @@ from typing import Dict, List, Optional
 
 import torch
 
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             add_source_arguments,
+                                             check_output_arguments,
+                                             check_source_arguments,
+                                             load_source)
 from hemnet_mmseg.analysis.gradients import em_gradients
 from hemnet_mmseg.analysis.sources import HeadAndBatch
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            add_source_arguments,
-                                            check_output_arguments,
-                                            check_source_arguments,
-                                            load_source)
 
 
 def run(src: HeadAndBatch, etas: List[float], max_stages: int,

@@ -22,13 +22,13 @@ from typing import Optional
 
 import torch
 
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             add_source_arguments,
+                                             check_output_arguments,
+                                             check_source_arguments,
+                                             load_source)
 from hemnet_mmseg.analysis.em_trace import find_hem_module
 from hemnet_mmseg.analysis.regime import measure_regime
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            add_source_arguments,
-                                            check_output_arguments,
-                                            check_source_arguments,
-                                            load_source)
 
 
 def plot(result: dict, path: str) -> None:

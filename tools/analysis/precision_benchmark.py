@@ -1,5 +1,6 @@
 """Seconds per training iteration of a recipe in float32 against bf16
-autocast (and bf16 with channels_last), side by side in one process.
+autocast (and bf16 with channels_last) or ``torch.compile``, side by side
+in one process.
 
 For each config, one segmentor per contender is built from the config with
 the same initial weights, and a few real batches of its training set are
@@ -8,6 +9,12 @@ optim_wrapper)`` (data preprocessor, forward, loss, backward, SGD step),
 the contenders interleaved after a warm-up (timing helpers:
 :mod:`hemnet_mmseg.analysis.timing`). Data loading is not timed: in
 training, dataloader workers overlap it.
+
+Two contenders compile, in float32: ``compiled``, ``torch.compile`` of
+``model.train_step`` (what MMEngine's ``compile=True`` does), and
+``em_compiled``, ``torch.compile`` of each HEM unit's EM loop only (the
+retired ``em_compile`` option). Their first step, which compiles, is timed
+apart (``compile_s``, with the graph breaks and graphs dynamo counted).
 
 Usage::
 
@@ -28,10 +35,11 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
+from hemnet_mmseg.analysis.arguments import (add_output_arguments,
+                                             check_output_arguments)
 from hemnet_mmseg.analysis.timing import interleaved, ratio
-from hemnet_mmseg.cli.analysis_args import (add_output_arguments,
-                                            check_output_arguments)
 from hemnet_mmseg.engine import cpu_has_native_bf16
+from hemnet_mmseg.models import HEMModule
 from hemnet_mmseg.utils import load_config, replace_syncbn
 
 REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
@@ -39,12 +47,15 @@ CONFIGS = [
     'configs/hemnet/hemnet_r18-d8_1xb8-600_camvid-160x192.py',
     'configs/hemnet/hemnet_r18-d8_1xb8-1k_toy-shapes-64x64.py',
 ]
-#: contender -> (optimizer wrapper settings, channels_last)
+F32 = dict(type='OptimWrapper')
+BF16 = dict(type='AutocastOptimWrapper', dtype='bfloat16')
+#: contender -> (optimizer wrapper settings, channels_last, compile)
 CONTENDERS = dict(
-    float32=(dict(type='OptimWrapper'), False),
-    bf16=(dict(type='AutocastOptimWrapper', dtype='bfloat16'), False),
-    bf16_channels_last=(dict(type='AutocastOptimWrapper',
-                             dtype='bfloat16'), True),
+    float32=(F32, False, None),
+    bf16=(BF16, False, None),
+    bf16_channels_last=(BF16, True, None),
+    compiled=(F32, False, 'train_step'),
+    em_compiled=(F32, False, 'em'),
 )
 
 
@@ -76,10 +87,16 @@ def contenders(cfg, model_cfg, names: List[str]) -> Dict[str, tuple]:
     base = MODELS.build(model_cfg)
     out = {}
     for name in names:
-        wrapper_cfg, channels_last = CONTENDERS[name]
+        wrapper_cfg, channels_last, compile_ = CONTENDERS[name]
         model = copy.deepcopy(base).train()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if compile_ == 'train_step':  # as MMEngine's Runner compiles
+            model.train_step = torch.compile(model.train_step)
+        elif compile_ == 'em':
+            for unit in model.modules():
+                if isinstance(unit, HEMModule):
+                    unit.run_em = torch.compile(unit.run_em)
         optim_cfg = copy.deepcopy(cfg.optim_wrapper)
         for key in ('dtype', 'loss_scale', 'fallback_float32'):
             optim_cfg.pop(key, None)
@@ -104,6 +121,18 @@ def measure(config: str, args) -> dict:
 
         return run
 
+    compiles = {}
+    for name in models:
+        if CONTENDERS[name][2]:  # the first step compiles: timed apart
+            torch._dynamo.reset()
+            counters = torch._dynamo.utils.counters
+            counters.clear()
+            start = time.perf_counter()
+            step(name)()
+            compiles[name] = dict(
+                compile_s=time.perf_counter() - start,
+                graph_breaks=sum(counters['graph_break'].values()),
+                graphs=counters['stats']['unique_graphs'])
     times = interleaved({name: step(name)
                          for name in models}, args.repeats, args.warmup,
                         torch.device('cpu'))
@@ -117,6 +146,7 @@ def measure(config: str, args) -> dict:
         crop=list(cfg.model.data_preprocessor.get('size') or []),
         decode_head=cfg.model.decode_head.type,
         train_step_time=times,
+        first_compiled_step=compiles,
         ratios=ratios)
 
 
@@ -130,7 +160,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument(
         '--contenders',
         nargs='+',
-        default=list(CONTENDERS),
+        default=['float32', 'bf16', 'bf16_channels_last'],
         choices=list(CONTENDERS))
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
@@ -139,7 +169,8 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     check_output_arguments(parser, args, *args.configs)
     if 'float32' not in args.contenders:
         parser.error('--contenders must include float32 (the denominator)')
-    if not cpu_has_native_bf16():
+    if not cpu_has_native_bf16() and any(CONTENDERS[c][0] is BF16
+                                         for c in args.contenders):
         parser.error('this CPU has no native bf16 (AVX512-BF16 or AMX): '
                      'nothing to compare')
     return args

@@ -28,10 +28,8 @@ import torch
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import benchmark  # noqa: E402  (tools/analysis/benchmark.py)
-
-from hemnet_mmseg.analysis.timing import sync, train_step  # noqa: E402
+from hemnet_mmseg.analysis import contenders
+from hemnet_mmseg.analysis.timing import sync, train_step
 
 
 def profile_step(step: Callable[[], None], device: torch.device, warmup: int,
@@ -80,7 +78,7 @@ def profile_step(step: Callable[[], None], device: torch.device, warmup: int,
 
 def head_profiles(args, device, out: str) -> Dict[str, dict]:
     B, C, H, W = args.head_shape
-    heads = benchmark.make_heads(args, C, device)
+    heads = contenders.make_heads(args, C, device)
     heads.pop('hem_raw')
     heads.pop('unrolled')
     heads.pop('hem_implicit')  # an adjoint loop: not a per-step figure
@@ -99,7 +97,7 @@ def head_profiles(args, device, out: str) -> Dict[str, dict]:
 
 
 def segmentor_profiles(args, device, out: str) -> Dict[str, dict]:
-    models, loss_fn = benchmark.build_segmentors(args, device)
+    models, loss_fn = contenders.build_segmentors(args, device)
     results = {}
     for name, model in models.items():
         results[name] = profile_step(
@@ -114,7 +112,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     parser.add_argument('--device', default=None)
     parser.add_argument(
         '--amp-dtype',
-        choices=sorted(benchmark.DTYPES),
+        choices=sorted(contenders.DTYPES),
         help='profile the steps under autocast')
     parser.add_argument('--warmup', type=int, default=3)
     parser.add_argument('--compile', action='store_true')
@@ -140,7 +138,7 @@ def parse_args(argv: Optional[list] = None) -> argparse.Namespace:
     if args.quick:
         args.head_shape, args.seg_size = [1, 32, 8, 8], [64, 64]
         args.ema_channels, args.num_bases, args.warmup = 32, 8, 1
-    args.dtype = benchmark.DTYPES.get(args.amp_dtype)
+    args.dtype = contenders.DTYPES.get(args.amp_dtype)
     return args
 
 

@@ -8,7 +8,7 @@ before MMEngine loads them with ``strict=False``
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ...utils.checkpoint_keys import check_state_dict_keys
+from ...checkpoint.keys import check_state_dict_keys
 
 
 @HOOKS.register_module()

@@ -4,7 +4,7 @@
 run resumed with another learning rate, number of iterations or EM setting
 trains on without a word, and its log then describes neither config. The
 config MMEngine stores in a checkpoint is Python text that the plugin's
-loader never executes (:mod:`hemnet_mmseg.utils.checkpoint_loader`), so
+loader never executes (:mod:`hemnet_mmseg.checkpoint.loader`), so
 this hook stores its own record: the training-relevant sections of the
 config (:data:`SECTIONS`), flattened to dotted keys and written as JSON
 into ``checkpoint['meta']['train_config']``. On resume it compares that

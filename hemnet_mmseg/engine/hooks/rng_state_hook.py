@@ -13,11 +13,12 @@ them twice.
 
 Validation during training draws from the torch RNG too (every DataLoader
 iterator draws its base seed from it), between a checkpoint and the next
-training iteration. The hook therefore makes validation RNG-neutral: the
-torch RNG state is put back after each validation, so an uninterrupted run
+training iteration. The hook therefore makes validation RNG-neutral: each
+validation runs inside ``torch.random.fork_rng``, so an uninterrupted run
 continues from the state the checkpoint holds, and a run with validation
 trains exactly as one without.
 """
+from contextlib import ExitStack
 from typing import Optional
 
 import torch
@@ -36,7 +37,7 @@ class RNGStateHook(Hook):
 
     def __init__(self) -> None:
         self._pending: Optional[dict] = None
-        self._before_val: Optional[dict] = None
+        self._validation = ExitStack()
 
     @staticmethod
     def _get_state() -> dict:
@@ -54,12 +55,13 @@ class RNGStateHook(Hook):
             torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
 
     def before_val(self, runner) -> None:
-        self._before_val = self._get_state()
+        cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+        self._validation.enter_context(
+            torch.random.fork_rng(
+                devices=range(torch.cuda.device_count()) if cuda else []))
 
     def after_val(self, runner) -> None:
-        if self._before_val is not None:
-            self._set_state(self._before_val)
-            self._before_val = None
+        self._validation.close()  # the RNG state before the validation
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})[KEY] = self._get_state()

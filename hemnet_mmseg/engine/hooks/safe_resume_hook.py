@@ -11,7 +11,7 @@ assignment that ``resume`` needs, ``gpu_ids = [...]``, read with
 key is dropped.
 
 Since the plugin registers its own weights-only loader for local files
-(:mod:`hemnet_mmseg.utils.checkpoint_loader`), which strips the stored
+(:mod:`hemnet_mmseg.checkpoint.loader`), which strips the stored
 config before any hook sees it, this hook is a second line for checkpoints
 that reach a Runner by another loader (a remote scheme). Covered: every
 Runner built from a config that lists this hook (the plugin's
@@ -24,8 +24,7 @@ config stored in the checkpoint by design; give them a config instead.
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from ...utils.checkpoint_loader import literal_gpu_ids  # noqa: F401
-from ...utils.checkpoint_loader import strip_stored_config
+from ...checkpoint.loader import strip_stored_config
 
 
 @HOOKS.register_module()

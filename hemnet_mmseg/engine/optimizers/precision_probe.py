@@ -11,14 +11,17 @@ R18-D8 CamVid features at stride 8, forward and backward), timed in float32
 and under bf16 autocast, interleaved, the fastest of ``repeats`` each (other
 work on the machine only adds time). bf16 is picked only when it is at least
 :data:`MIN_SPEEDUP` times faster (float32 is the more precise, so a tie goes
-to it); a speedup within :data:`MARGIN` of that threshold is measured again,
-up to :data:`MAX_ROUNDS` times, keeping each precision's fastest step.
+to it); a speedup within :data:`MARGIN` of that threshold, or one measured
+while the machine was busy (a 1-minute load average above :data:`MAX_LOAD`
+per CPU), is measured again, up to :data:`MAX_ROUNDS` times, keeping each
+precision's fastest step.
 
 The answer is cached per machine (CPU model, its bf16 flags, thread count,
 torch version) in ``$HEMNET_CACHE_DIR/precision_probe.json`` (default
-``~/.cache/hemnet_mmseg``), so the probe (a few seconds) runs once; an answer
-measured while the machine was busy (a 1-minute load average above
-:data:`MAX_LOAD` per CPU) is used but not cached. The cache is read as
+``~/.cache/hemnet_mmseg``), so the probe (a few seconds) runs once and every
+later run on the machine trains in the same precision (the reason, with the
+load it was measured under, is logged and kept in ``run.json``). The cache
+is read as
 untrusted: only a regular file of at most :data:`MAX_CACHE_BYTES`, and an
 entry that is not what the probe writes counts as absent.
 """
@@ -39,7 +42,7 @@ MIN_SPEEDUP = 1.1
 MARGIN = 1.15
 #: measurements at most of a marginal speedup
 MAX_ROUNDS = 3
-#: a probe run at a higher 1-minute load average per CPU is not cached
+#: at a higher 1-minute load average per CPU the probe measures every round
 MAX_LOAD = 0.5
 #: the cache file's name under the cache folder, and its largest size read
 CACHE_FILE = 'precision_probe.json'
@@ -153,20 +156,24 @@ def _valid_entry(entry) -> bool:
 
 def _write_cache(path: str, data: dict) -> None:
     """Write atomically; a cache that cannot be written is only a cost."""
-    from ...utils.checkpoint_files import atomic_write_text
+    from ...utils.io import atomic_write
     try:
         os.makedirs(osp.dirname(path), exist_ok=True)
-        atomic_write_text(path, json.dumps(data, indent=1))
+        atomic_write(path, json.dumps(data, indent=1))
     except OSError:
         pass
 
 
-def _measure(timer: Callable[..., Dict[str, float]], repeats: int) -> dict:
-    """Time both precisions, again while the speedup is marginal."""
+def _measure(timer: Callable[..., Dict[str, float]],
+             repeats: int,
+             busy: bool = False) -> dict:
+    """Time both precisions, again while the speedup is marginal (every
+    round on a busy machine)."""
     times = timer(repeats=repeats)
     rounds = 1
-    while rounds < MAX_ROUNDS and MIN_SPEEDUP / MARGIN <= \
-            times['float32'] / times['bfloat16'] < MIN_SPEEDUP * MARGIN:
+    while rounds < MAX_ROUNDS and (busy or
+                                   MIN_SPEEDUP / MARGIN <= times['float32'] /
+                                   times['bfloat16'] < MIN_SPEEDUP * MARGIN):
         more = timer(repeats=2 * repeats)
         times = {k: min(times[k], more[k]) for k in times}
         rounds += 1
@@ -208,7 +215,6 @@ def probe_cpu_precision(repeats: int = 5,
         entry = _read_cache(path).get(key)
         if _valid_entry(entry):
             return dict(entry, cached=True)
-    load = 0.0
     if not cpu_has_native_bf16():
         result = dict(
             dtype='float32',
@@ -219,12 +225,12 @@ def probe_cpu_precision(repeats: int = 5,
             'emulated bf16 is slower than float32')
     else:
         load = load_per_cpu()
-        result = _measure(timer or conv_step_times, repeats)
+        result = _measure(timer or conv_step_times, repeats, load > MAX_LOAD)
         if load > MAX_LOAD:
             result['reason'] += (f'; measured with the machine busy (load '
-                                 f'{load:.2f} per CPU): not cached')
+                                 f'{load:.2f} per CPU)')
     result.update(date=time.strftime('%Y-%m-%d'), machine=key)
-    if use_cache and load <= MAX_LOAD:
+    if use_cache:
         data = _read_cache(path)
         data[key] = result
         _write_cache(path, data)

@@ -5,8 +5,9 @@ import shutil
 import pytest
 import torch
 
-from hemnet_mmseg.engine.hooks.safe_resume_hook import (SafeResumeHook,
-                                                        literal_gpu_ids)
+from hemnet_mmseg.checkpoint.loader import (literal_gpu_ids,
+                                            load_from_local_weights_only)
+from hemnet_mmseg.engine.hooks.safe_resume_hook import SafeResumeHook
 
 PAYLOAD = "_x = __import__('os').system('touch {marker}')\n"
 
@@ -36,7 +37,7 @@ def test_hook_replaces_config_with_gpu_ids_literal_only(tmp_path):
 
 def _crafted(trained_dir, tmp_path, marker):
     """iter_4.pth of a real toy run with a code payload as meta.config."""
-    ck = torch.load(osp.join(trained_dir, 'iter_4.pth'), weights_only=True)
+    ck = load_from_local_weights_only(osp.join(trained_dir, 'iter_4.pth'))
     ck['meta']['config'] = PAYLOAD.format(marker=marker)
     path = tmp_path / 'crafted.pth'
     torch.save(ck, str(path))

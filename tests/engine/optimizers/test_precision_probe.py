@@ -157,13 +157,19 @@ def test_a_marginal_result_keeps_the_fastest_of_its_measurements(
     assert result['speedup'] == pytest.approx(1 / 0.6)
 
 
-def test_a_busy_machines_answer_is_used_but_not_cached(cache, native,
-                                                       monkeypatch):
+def test_a_busy_machine_is_measured_every_round_and_the_answer_kept(
+        cache, native, monkeypatch):
+    """Issue 32, item 10: a busy machine's probe is measured in every round
+    (each precision's fastest step kept), the load named in the reason, and
+    the answer cached, so that later runs train in the same precision."""
     monkeypatch.setattr(probe_mod, 'load_per_cpu', lambda: 1.5)
     calls = []
     result = probe_cpu_precision(timer=_timer(0.9, 1.0, calls))
-    assert result['dtype'] == 'float32' and 'not cached' in result['reason']
-    assert not cache.exists()
+    assert calls == [5, 10, 10]
+    assert result['dtype'] == 'float32'
+    assert 'busy (load 1.50' in result['reason']
+    stored = json.loads(cache.read_text())[result['machine']]
+    assert stored['dtype'] == 'float32'
 
 
 @pytest.mark.parametrize(

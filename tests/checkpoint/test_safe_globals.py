@@ -12,8 +12,16 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
-import hemnet_mmseg  # noqa: F401  (registers the allow-list)
-from hemnet_mmseg.utils import UnsafeCheckpointError, checkpoint_getattr
+import hemnet_mmseg  # noqa: F401  (registers the loader)
+from hemnet_mmseg.checkpoint import (UnsafeCheckpointError, checkpoint_getattr,
+                                     checkpoint_globals)
+
+
+def load(path):
+    """``torch.load(path, weights_only=True)`` with the plugin's allow-list
+    in force (scoped: outside the block torch's default list applies)."""
+    with checkpoint_globals():
+        return torch.load(path, weights_only=True)
 
 
 class _TinyModel(BaseModel):
@@ -88,7 +96,11 @@ def _pickled_globals(path):
 
 
 def test_runner_checkpoint_loads_weights_only(runner_checkpoint):
-    ckpt = torch.load(str(runner_checkpoint), weights_only=True)
+    # the allow-list is scoped to the plugin's loads: a plain torch.load in
+    # a process that imported the plugin still refuses the file
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(str(runner_checkpoint), weights_only=True)
+    ckpt = load(str(runner_checkpoint))
     hub = ckpt['message_hub']
     assert isinstance(hub['log_scalars']['train/loss'], HistoryBuffer)
     assert ckpt['meta']['iter'] == 3
@@ -115,7 +127,7 @@ def test_numpy1_names_load(tmp_path):
                                        'numpy.core.multiarray')
             dst.writestr(info, data)
     assert 'numpy.core.multiarray._reconstruct' in _pickled_globals(out)
-    obj = torch.load(str(out), weights_only=True)
+    obj = load(str(out))
     assert obj['a'] == 1.5 and list(obj['b']) == [0, 1, 2]
 
 
@@ -158,7 +170,7 @@ def test_plain_os_system_payload_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = _craft(tmp_path, _Reduce(os.system, f'touch {marker}'))
     with pytest.raises(pickle.UnpicklingError):
-        torch.load(str(path), weights_only=True)
+        load(str(path))
     assert not marker.exists()
 
 
@@ -169,7 +181,7 @@ def test_getattr_walk_to_globals_refused(tmp_path):
     walk = _Reduce(getattr, init, '__globals__')
     path = _craft(tmp_path, walk)
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
-        torch.load(str(path), weights_only=True)
+        load(str(path))
 
 
 def _os_system_via_allow_listed_getattr(command):
@@ -196,7 +208,7 @@ def test_getattr_walk_payload_does_not_run(tmp_path):
     path = _craft(tmp_path,
                   _os_system_via_allow_listed_getattr(f'touch {marker}'))
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
-        torch.load(str(path), weights_only=True)
+        load(str(path))
     assert not marker.exists()
 
 
@@ -222,9 +234,12 @@ def test_allow_list_holds_the_narrowed_getattr_not_the_real_one():
     import builtins
 
     from torch._weights_only_unpickler import _get_user_allowed_globals
-    allowed = _get_user_allowed_globals()
+    with checkpoint_globals():
+        allowed = _get_user_allowed_globals()
     assert allowed['builtins.getattr'] is checkpoint_getattr
     assert builtins.getattr not in allowed.values()
+    # scoped: outside the plugin's loads torch's own list is untouched
+    assert 'builtins.getattr' not in _get_user_allowed_globals()
     # and the process's own getattr was not replaced: it still resolves
     # what the narrowed one refuses
     assert builtins.getattr(HistoryBuffer, 'update') is HistoryBuffer.update
@@ -254,9 +269,10 @@ def _object_field_array(base_code):
 
 _LOAD_SCRIPT = """
 import sys, pickle, torch
-import hemnet_mmseg
+from hemnet_mmseg.checkpoint import checkpoint_globals
 try:
-    ck = torch.load(sys.argv[1], weights_only=True)
+    with checkpoint_globals():
+        ck = torch.load(sys.argv[1], weights_only=True)
 except pickle.UnpicklingError as err:
     print('REFUSED', err)
     sys.exit(0)
@@ -296,7 +312,7 @@ def test_numeric_dtype_state_cannot_add_fields():
     """What the narrowed numpy.dtype returns is numpy's shared builtin
     instance, and numpy ignores __setstate__ on it: the BUILD that follows
     in a pickle cannot give it an object field."""
-    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    from hemnet_mmseg.checkpoint.safe_globals import checkpoint_dtype
     dtype = checkpoint_dtype('f8', False, True)
     dtype.__setstate__((3, '|', None, ('a', ), {
         'a': (np.dtype('O'), 0)
@@ -307,14 +323,14 @@ def test_numeric_dtype_state_cannot_add_fields():
 
 @pytest.mark.parametrize('code', ['O', 'V8', 'U3', 'S4', 'M8[s]', '>f8'])
 def test_narrowed_dtype_refuses_non_numeric(code):
-    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    from hemnet_mmseg.checkpoint.safe_globals import checkpoint_dtype
     with pytest.raises(UnsafeCheckpointError, match='refused numpy dtype'):
         checkpoint_dtype(code, False, True)
 
 
 @pytest.mark.parametrize('code', ['f8', 'f4', 'f2', 'i8', 'u1', 'b1', 'c16'])
 def test_narrowed_dtype_builds_numeric_shared_instances(code):
-    from hemnet_mmseg.utils.safe_checkpoint import checkpoint_dtype
+    from hemnet_mmseg.checkpoint.safe_globals import checkpoint_dtype
     assert checkpoint_dtype(code, False, True) is np.dtype(code)
 
 
@@ -326,7 +342,7 @@ def test_numpy_arrays_of_numeric_dtypes_round_trip(tmp_path):
     values['scalar'] = np.float64(2.5)
     path = tmp_path / 'arrays.pth'
     torch.save(values, str(path))
-    loaded = torch.load(str(path), weights_only=True)
+    loaded = load(str(path))
     for key, value in values.items():
         np.testing.assert_array_equal(loaded[key], value)
         assert loaded[key].dtype == value.dtype
@@ -378,7 +394,7 @@ def subprocess_load(path):
 
 @pytest.mark.parametrize('dtype', _OBJECT_DTYPES)
 def test_checkpoint_array_refuses_object_state(dtype):
-    from hemnet_mmseg.utils.safe_checkpoint import CheckpointArray
+    from hemnet_mmseg.checkpoint.safe_globals import CheckpointArray
     arr = CheckpointArray((1, ), 'f8')
     with pytest.raises(UnsafeCheckpointError, match='refused numpy array'):
         arr.__setstate__((1, (1, ), np.dtype(dtype), False, b'A' * 8))
@@ -389,9 +405,8 @@ def test_loaded_arrays_save_again_as_plain_ndarrays(tmp_path):
     the new file, which must load in a process without it."""
     path = tmp_path / 'a.pth'
     torch.save(dict(a=np.arange(4.0)), str(path))
-    loaded = torch.load(str(path), weights_only=True)
+    loaded = load(str(path))
     again = tmp_path / 'b.pth'
     torch.save(loaded, str(again))
     assert not any('hemnet' in n for n in _pickled_globals(again))
-    np.testing.assert_array_equal(
-        torch.load(str(again), weights_only=True)['a'], np.arange(4.0))
+    np.testing.assert_array_equal(load(str(again))['a'], np.arange(4.0))

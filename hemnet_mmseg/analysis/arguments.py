@@ -1,13 +1,14 @@
 """The command-line arguments the analysis tools share: which head to
 analyse (``CONFIG CHECKPOINT`` or the random head), the etas, the seed and
-``--cfg-options``. The heads themselves come from
-:mod:`hemnet_mmseg.analysis.sources`."""
+``--cfg-options``, and their outputs, guarded as the tools' own. The heads
+themselves come from :mod:`hemnet_mmseg.analysis.sources`."""
 import argparse
 import os.path as osp
 
-from hemnet_mmseg.analysis.sources import HeadAndBatch, load_head
+from hemnet_mmseg.cli.args import add_cfg_options
+from hemnet_mmseg.cli.outputs import check_output_file
 from hemnet_mmseg.utils import UserError
-from .common import add_cfg_options, check_output_file
+from .sources import HeadAndBatch, load_head
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """Turn the committed CamVid study runs into the study page's tables.
 
-Each run folder (written by ``tools/analysis/camvid_study.py`` or, for the
+Each run folder (written by ``studies/camvid_study.py`` or, for the
 first round, ``run_camvid_study.sh``) holds ``run.json`` (config, seed,
 options, wall time, device, date, and the resolved ``decode_head``
 settings, ``precision`` and ``em_float32``), ``scalars.json`` (MMEngine's
@@ -33,7 +33,7 @@ This prints, or writes into a page between ``<!-- MARKER:start -->`` and
 
 Usage::
 
-    python tools/analysis/summarize_runs.py [--runs docs/results/camvid]
+    python studies/summarize_runs.py [--runs studies/camvid]
         [--update docs/camvid_study.md --marker camvid-results]
 """
 import argparse
@@ -112,12 +112,14 @@ def read_run(folder: str) -> Optional[dict]:
         if key in run:
             run[key] = md_cell(run[key])
     run['folder'] = osp.basename(osp.normpath(folder))
-    curve = []
+    curve, run['train'] = [], []
     with open(osp.join(folder, 'scalars.json')) as f:
         for line in f:
             rec = json.loads(line)
             if 'mIoU' in rec:
                 curve.append((rec['step'], rec['mIoU']))
+            elif 'loss' in rec:
+                run['train'].append(rec)
     run['curve'] = curve
     run['miou'] = curve[-1][1] if curve else None
     with open(osp.join(folder, 'train.log')) as f:
@@ -472,6 +474,108 @@ def estimators_table(runs: List[dict]) -> List[str]:
     return lines
 
 
+#: the training stretches of round 3's implicit breakdown (seed 1)
+JUMPS = ((360, 380), (900, 920))
+
+
+def loss_rises(train: List[dict], every: int = 20) -> List[tuple]:
+    """``(step, rise)`` where the logged (10-iteration mean) loss rose by
+    more than 0.25 over ``every`` iterations: round 3's breakdown
+    criterion."""
+    loss = {r['step']: r['loss'] for r in train}
+    return [(s, loss[s] - loss[s - every]) for s in sorted(loss)
+            if s - every in loss and s % every == 0 and loss[s] -
+            loss[s - every] > 0.25]
+
+
+def adjoint_table(runs: List[dict]) -> List[str]:
+    """The implicit backward's adjoint solve, logged every iteration
+    (``adjoint_*`` in scalars.json): convergence, fallbacks, the norm
+    ratio of the solve's dL/dX to iterate 0's, in round 3's breakdown
+    stretches (:data:`JUMPS`) and elsewhere, and the loss rises."""
+    logged = [
+        r for r in runs
+        if any('adjoint_grad_ratio' in x for x in r.get('train', []))
+    ]
+    if not logged:
+        return []
+    lines = [
+        '', '#### The adjoint solve of the implicit gradient, every '
+        'iteration (ratio: ||dL/dX|| of the solve over iterate 0\'s)', '',
+        '| run | iterations | converged | fell back | ratio median | '
+        'ratio > 2 (iterations) | max ratio (iteration) | '
+        'max ratio at 360-380 / 900-920 | median residual | '
+        'loss rises > 0.25 |', '| --- |' + ' --- |' * 9
+    ]
+
+    def window(rows, lo, hi):
+        vals = [x['adjoint_grad_ratio'] for x in rows if lo <= x['step'] <= hi]
+        return f'{max(vals):.2f}' if vals else '-'
+
+    for r in sorted(logged, key=lambda r: r['name']):
+        rows = [x for x in r['train'] if 'adjoint_grad_ratio' in x]
+        ratios = [x['adjoint_grad_ratio'] for x in rows]
+        top = max(rows, key=lambda x: x['adjoint_grad_ratio'])
+        big = [x['step'] for x in rows if x['adjoint_grad_ratio'] > 2]
+        rises = loss_rises(r['train'])
+        listed = ', '.join(map(str, big[:8])) + (', ...' if big[8:] else '')
+        cells = [
+            r['name'],
+            len(rows), f'{sum(x["adjoint_converged"] for x in rows):.0f}',
+            f'{sum(x.get("adjoint_fallback", 0) for x in rows):.0f}',
+            f'{statistics.median(ratios):.3f}', f'{len(big)} ({listed})',
+            f'{top["adjoint_grad_ratio"]:.2f} ({top["step"]})',
+            ' / '.join(window(rows, lo, hi) for lo, hi in JUMPS),
+            f'{statistics.median(x["adjoint_change"] for x in rows):.3f}',
+            ', '.join(f'{s} (+{d:.2f})' for s, d in rises) or 'none'
+        ]
+        lines.append('| ' + ' | '.join(map(str, cells)) + ' |')
+    return lines
+
+
+def plot_adjoint(runs: List[dict], path: str) -> None:
+    """Per iteration, for the runs whose scalars log the adjoint solve: the
+    norm ratio of the solve's dL/dX to iterate 0's (log scale) and the
+    training loss, with the loss of the implicit runs shown beside
+    (dashed), round 3's breakdown stretches shaded."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    logged = sorted((r for r in runs if any('adjoint_grad_ratio' in x
+                                            for x in r.get('train', []))),
+                    key=lambda r: r['name'])
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for r in logged:
+        rows = [x for x in r['train'] if 'adjoint_grad_ratio' in x]
+        steps = [x['step'] for x in rows]
+        axes[0].plot(
+            steps, [x['adjoint_grad_ratio'] for x in rows],
+            lw=0.6,
+            label=r['name'])
+        axes[1].plot(steps, [x['loss'] for x in rows], lw=0.6)
+    for r in runs:  # the implicit runs of another study, loss only
+        if r.get('beside') and r['name'].startswith('implicit') and r['train']:
+            axes[1].plot([x['step'] for x in r['train']],
+                         [x['loss'] for x in r['train']],
+                         '--',
+                         lw=0.8,
+                         label=r['name'])
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        for lo, hi in JUMPS:
+            ax.axvspan(lo, hi, color='0.85')
+    axes[0].set(
+        yscale='log',
+        ylabel='||dL/dX|| solve / iterate 0',
+        title='implicit gradient: the adjoint solve, every iteration '
+        '(shaded: round 3 seed 1 loss jumps)')
+    axes[1].set(xlabel='iteration', ylabel='training loss (10-iter mean)')
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def runs_table(runs: List[dict], runs_dir: str, link_base: str) -> List[str]:
     lines = [
         '', '#### Every run: val mIoU at each validation', '',
@@ -500,7 +604,7 @@ def tables(runs: List[dict], runs_dir: str, link_base: str) -> str:
     return '\n'.join(
         main_table(by_method) + settings_table(by_method) +
         contrast_table(by_method) + t_eval_table(runs) + regime_table(runs) +
-        estimators_table(runs) +
+        estimators_table(runs) + adjoint_table(runs) +
         runs_table([r for r in runs
                     if not r.get('beside')], runs_dir, link_base))
 
@@ -519,7 +623,7 @@ def update_page(path: str, marker: str, text: str) -> None:
 
 def main(argv: Optional[list] = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--runs', default='docs/results/camvid')
+    parser.add_argument('--runs', default='studies/camvid')
     parser.add_argument(
         '--update',
         metavar='PAGE',
@@ -532,10 +636,14 @@ def main(argv: Optional[list] = None) -> str:
         default=[],
         help='runs of another study shown beside these in the comparison '
         'tables, named "<method> (<folder>)", e.g. '
-        'docs/results/camvid2:emanet (its runs table is not repeated)')
+        'studies/camvid2:emanet (its runs table is not repeated)')
+    parser.add_argument(
+        '--adjoint-plot',
+        metavar='PNG',
+        help='plot the logged adjoint statistics of the implicit runs')
     parser.add_argument(
         '--link-base',
-        default='results',
+        default='../studies',
         help="the runs folder's parent, relative to PAGE")
     args = parser.parse_args(argv)
     runs = [
@@ -551,6 +659,8 @@ def main(argv: Optional[list] = None) -> str:
                 run.update(
                     name=f'{method} ({tag})_seed{run["seed"]}', beside=True)
                 runs.append(run)
+    if args.adjoint_plot:
+        plot_adjoint(runs, args.adjoint_plot)
     text = tables(runs, args.runs, args.link_base) if runs else \
         '_No completed runs yet._'
     if args.update:

@@ -40,7 +40,7 @@ EMA = dict(
 
 @pytest.fixture(scope='module')
 def tool(load_tool):
-    return load_tool('summarize_runs')
+    return load_tool('summarize_runs', 'studies')
 
 
 def _run(root, name, seed, mious, sky, road, head=HEM, **extra):
@@ -203,7 +203,7 @@ def test_tables_and_page_update(tmp_path, tool):
 def test_committed_round_one_runs_summarize(repo, tool):
     """The committed first-round runs still give their published numbers
     (their settings now come from run.json)."""
-    text = tool.main(['--runs', osp.join(repo, 'docs', 'results', 'camvid')])
+    text = tool.main(['--runs', osp.join(repo, 'studies', 'camvid')])
     assert '| hemnet | 3 | 0, 1, 2 | 35.45 ± 0.20 |' in text
     assert '| emanet | 3 | 0, 1, 2 | 35.52 ± 1.13 |' in text
     assert '| hemnet | HEMHead | 0.5 | raw | 3 | 3 | 1 | unrolled | no | ' \
@@ -371,4 +371,4 @@ def test_run_records_cannot_break_the_page(tmp_path, tool):
     assert '<b>' not in text and '<script>' not in text
     assert '&lt;b&gt;y&lt;/b&gt; z' in text
     assert 'cpu \\| &lt;script&gt;' in text
-    assert '](results/runs/evil_seed0/train.log)' in text
+    assert '](../studies/runs/evil_seed0/train.log)' in text

@@ -7,7 +7,7 @@ scalars and dtypes (numpy 2 names, and numpy 1 names for files written with
 numpy 1), and ``builtins.getattr`` (``HistoryBuffer._statistics_methods``
 pickles ``HistoryBuffer.min`` and friends through it).
 
-:func:`register_safe_globals` allow-lists exactly those, narrowed where the
+:func:`safe_globals` lists exactly those, narrowed where the
 real object would open a hole:
 
 * ``builtins.getattr``: the real one lets a crafted file walk to
@@ -29,8 +29,11 @@ real object would open a hole:
   object, structured, sub-array or text dtype), and which pickles back as
   a plain ``numpy.ndarray``; ``_reconstruct`` is narrowed to build only it.
 
-The allow-list is torch's, global to the process: once ``hemnet_mmseg`` is
-imported it applies to every ``torch.load`` in that process. Weights-only
+The allow-list is scoped, not global: :func:`checkpoint_globals` puts it in
+force around the plugin's own ``torch.load``
+(:func:`~.loader.load_from_local_weights_only`, which MMEngine calls for
+every local checkpoint once ``hemnet_mmseg`` is imported), and any other
+``torch.load`` of the process sees torch's default list. Weights-only
 loading stays on for every file.
 """
 import pickle
@@ -164,14 +167,12 @@ def checkpoint_reconstruct(subtype: Any, shape: Any,
     Raises:
         UnsafeCheckpointError: another class or a non-numeric dtype.
     """
-    from numpy._core import multiarray
     if subtype is not CheckpointArray:
         raise UnsafeCheckpointError(
             f'refused numpy _reconstruct of {subtype!r} while loading a '
             'checkpoint: hemnet_mmseg allows only numpy.ndarray. The file is '
             'not a genuine MMEngine checkpoint; it was not loaded.')
-    check_array_dtype(dtype)
-    return multiarray._reconstruct(CheckpointArray, shape, dtype)
+    return CheckpointArray(shape, dtype)
 
 
 def numeric_dtype_classes() -> List[type]:
@@ -191,17 +192,22 @@ def numeric_dtype_classes() -> List[type]:
     return classes
 
 
+#: what a numpy scalar pickles through (``numpy._core.multiarray.scalar``
+#: in numpy 2), found by its public pickle protocol, not a private import
+NUMPY_SCALAR = np.float64(0.0).__reduce__()[0]
+
+
 def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
-    """numpy objects in checkpoints, under numpy 2 and numpy 1 names."""
-    from numpy._core import multiarray
+    """numpy objects in checkpoints, under numpy 2 and numpy 1 names (the
+    names are those the pickle stream holds)."""
     items: List[Union[Callable, Tuple[Callable, str]]] = [
         (CheckpointArray, 'numpy.ndarray'),
         (checkpoint_dtype, 'numpy.dtype'),
         (checkpoint_reconstruct, 'numpy._core.multiarray._reconstruct'),
-        (multiarray.scalar, 'numpy._core.multiarray.scalar'),
+        (NUMPY_SCALAR, 'numpy._core.multiarray.scalar'),
         # files written with numpy 1
         (checkpoint_reconstruct, 'numpy.core.multiarray._reconstruct'),
-        (multiarray.scalar, 'numpy.core.multiarray.scalar'),
+        (NUMPY_SCALAR, 'numpy.core.multiarray.scalar'),
     ]
     for cls in numeric_dtype_classes():
         items.append((cls, f'numpy.dtypes.{cls.__name__}'))
@@ -209,16 +215,16 @@ def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
 
 
 def safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
-    """Everything :func:`register_safe_globals` allow-lists."""
+    """Everything a genuine MMEngine checkpoint needs allow-listed."""
     return [
         HistoryBuffer,
         (checkpoint_getattr, 'builtins.getattr'),
     ] + _numpy_globals()
 
 
-def register_safe_globals() -> None:
-    """Allow-list the globals of genuine MMEngine checkpoints (idempotent).
-
-    Weights-only loading stays on; nothing is switched off globally.
+def checkpoint_globals():
+    """``torch.serialization.safe_globals`` with :func:`safe_globals`: the
+    allow-list in force inside a ``with`` block only (the plugin's loader
+    uses it; so can a caller's own ``torch.load(..., weights_only=True)``).
     """
-    torch.serialization.add_safe_globals(safe_globals())
+    return torch.serialization.safe_globals(safe_globals())

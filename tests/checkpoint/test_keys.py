@@ -3,8 +3,9 @@ with other shapes (issue 23, item 8)."""
 import pytest
 import torch
 
-from hemnet_mmseg.utils import UserError, check_state_dict_keys
-from hemnet_mmseg.utils.checkpoint_keys import state_dict_shape_mismatch
+from hemnet_mmseg.checkpoint import check_state_dict_keys
+from hemnet_mmseg.checkpoint.keys import state_dict_shape_mismatch
+from hemnet_mmseg.utils import UserError
 
 
 def _model(width=4):

@@ -12,17 +12,20 @@ which *executes* the text, only to read ``gpu_ids``.
 imported) replaces that scheme, through MMEngine's own extension point
 ``CheckpointLoader.register_scheme``, by :func:`load_from_local_weights_only`:
 ``torch.load(..., weights_only=True)`` passed explicitly (torch ignores the
-environment variable then), and the stored config reduced to its
+environment variable then) with the allow-list of genuine MMEngine
+checkpoints in force for that load only (:mod:`.safe_globals`), and the
+stored config reduced to its
 ``gpu_ids = [...]`` literal, read with :func:`ast.literal_eval`. This holds
 for every Runner in a process that imported the plugin, whatever the
 config's hook list: mmseg's own ``tools/train.py`` and ``tools/test.py``
 with ``custom_imports=dict(imports=['hemnet_mmseg'])`` or a
 ``hemnet_mmseg::`` base config included.
 
-Not covered: remote schemes (``http://``, ``s3://``, ``pavi://``, ...),
-which MMEngine's own loaders read with torch's default (weights-only since
-torch 2.6 unless that variable is set); a process that never imports
-``hemnet_mmseg``.
+Model zoo URLs (``http://``, ``https://``) take the same path after a
+download into torch's hub cache. Not covered: other remote schemes
+(``s3://``, ``pavi://``, ``open-mmlab://``), which MMEngine's own loaders
+read with torch's default (weights-only since torch 2.6 unless that
+variable is set); a process that never imports ``hemnet_mmseg``.
 """
 import ast
 import os
@@ -33,8 +36,9 @@ from typing import Any, Optional
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .config import literal_assignment
-from .errors import UserError
+from ..utils.config import literal_assignment
+from ..utils.errors import UserError
+from .safe_globals import checkpoint_globals
 
 #: torch's switch that turns weights-only loading off where a caller does
 #: not pass ``weights_only`` explicitly
@@ -130,8 +134,9 @@ def load_from_local_weights_only(filename: str, map_location=None) -> Any:
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     try:
-        checkpoint = torch.load(
-            filename, map_location=map_location, weights_only=True)
+        with checkpoint_globals():  # the allow-list, for this load only
+            checkpoint = torch.load(
+                filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         raise RefusedCheckpointError(
             f'checkpoint {filename} was refused by the weights-only loader '
@@ -143,11 +148,32 @@ def load_from_local_weights_only(filename: str, map_location=None) -> Any:
     return strip_stored_config(checkpoint)
 
 
+def load_from_http_weights_only(filename: str,
+                                map_location=None,
+                                model_dir: Optional[str] = None,
+                                progress: bool = True) -> Any:
+    """MMEngine's ``load_from_http`` (a model zoo URL), through
+    :func:`load_from_local_weights_only`: the file is downloaded into
+    torch's hub cache (once) and loaded as a local checkpoint."""
+    from torch.hub import download_url_to_file, get_dir
+    folder = model_dir or osp.join(get_dir(), 'checkpoints')
+    os.makedirs(folder, exist_ok=True)
+    cached = osp.join(folder, osp.basename(filename.split('?')[0]))
+    if not osp.isfile(cached):
+        download_url_to_file(filename, cached, progress=progress)
+    return load_from_local_weights_only(cached, map_location)
+
+
 def register_checkpoint_loader() -> None:
     """Make :func:`load_from_local_weights_only` MMEngine's loader for local
-    paths (idempotent)."""
+    paths, and :func:`load_from_http_weights_only` for ``http(s)://``
+    (idempotent)."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_weights_only, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'),
+        loader=load_from_http_weights_only,
+        force=True)
 
 
 def refuse_unsafe_load_variable() -> None:

@@ -31,9 +31,9 @@ process, so a killed driver leaves nothing to clean up.
 
 Usage::
 
-    python tools/analysis/camvid_study.py run docs/results/camvid2/plan.json \
+    python studies/camvid_study.py run studies/camvid2/plan.json \
         --commit
-    python tools/analysis/camvid_study.py status docs/results/camvid2/plan.json
+    python studies/camvid_study.py status studies/camvid2/plan.json
 """
 import argparse
 import errno
@@ -48,7 +48,7 @@ import sys
 import time
 from typing import IO, List, Optional
 
-REPO = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+REPO = osp.normpath(osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
 
 

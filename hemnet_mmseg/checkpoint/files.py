@@ -1,5 +1,5 @@
-"""Checkpoint files on disk: recognise, verify, write atomically, and find
-the newest intact one to resume from.
+"""Checkpoint files on disk: recognise, verify, and find the newest intact
+one to resume from.
 
 A PyTorch checkpoint is a zip archive whose entries carry CRC-32 checksums
 that ``torch.load`` does not check: bytes damaged inside a tensor load
@@ -19,7 +19,7 @@ from typing import Optional
 
 from mmengine.logging import print_log
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 
 def _warn(msg: str) -> None:
@@ -64,23 +64,6 @@ def check_checkpoint_file(path: str) -> None:
               'checksums, its contents cannot be verified')
         return
     raise UserError(f'not a PyTorch checkpoint: {path}')
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the
-    whole new one, never a part (a temporary file, then ``os.replace``); a
-    write that fails (a full disk) leaves no temporary file behind."""
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.lexists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _step_of(path: str) -> int:

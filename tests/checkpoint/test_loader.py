@@ -12,9 +12,10 @@ import torch
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
 import hemnet_mmseg  # noqa: F401  (registers the loader)
-from hemnet_mmseg.utils import (UNSAFE_LOAD_VARIABLE, UserError,
-                                load_from_local_weights_only,
-                                refuse_unsafe_load_variable)
+from hemnet_mmseg.checkpoint import (UNSAFE_LOAD_VARIABLE,
+                                     load_from_local_weights_only,
+                                     refuse_unsafe_load_variable)
+from hemnet_mmseg.utils import UserError
 
 PAYLOAD = "_x = __import__('os').system('touch {marker}')\n"
 

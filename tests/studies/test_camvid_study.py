@@ -30,7 +30,7 @@ def write_plan(tmp_path, root, toy_options, runs):
 
 def test_driver_runs_a_plan(tmp_path, tiny_toy_root, toy_opts, load_tool,
                             toy_config, toy_emanet_config, capsys):
-    study = load_tool('camvid_study')
+    study = load_tool('camvid_study', 'studies')
     path, plan = write_plan(tmp_path, tiny_toy_root, toy_opts,
                             [('hemnet', toy_config),
                              ('emanet', toy_emanet_config)])
@@ -68,7 +68,7 @@ def test_driver_runs_a_plan(tmp_path, tiny_toy_root, toy_opts, load_tool,
 
 def test_second_driver_is_refused(tmp_path, tiny_toy_root, toy_opts, load_tool,
                                   toy_config):
-    study = load_tool('camvid_study')
+    study = load_tool('camvid_study', 'studies')
     path, _ = write_plan(tmp_path, tiny_toy_root, toy_opts,
                          [('hemnet', toy_config)])
     lock_path = tmp_path / 'work' / 'mini' / 'driver.lock'
@@ -89,7 +89,7 @@ def test_second_driver_is_refused(tmp_path, tiny_toy_root, toy_opts, load_tool,
 
 
 def test_missing_plan_is_named(tmp_path, load_tool, capsys):
-    study = load_tool('camvid_study')
+    study = load_tool('camvid_study', 'studies')
     missing = str(tmp_path / 'nope.json')
     with pytest.raises(SystemExit):
         study.main(['status', missing])
@@ -103,7 +103,7 @@ def test_run_names_that_leave_the_runs_folder_or_repeat_are_refused(
     """A name is joined onto the runs folder, whose run folder the driver
     deletes: ``../victim`` deleted a sibling, ``''`` the whole folder; a
     repeated name trained once and recorded twice."""
-    study = load_tool('camvid_study')
+    study = load_tool('camvid_study', 'studies')
     path, plan = write_plan(tmp_path, tiny_toy_root, toy_opts,
                             [(name, toy_config) for name in names])
     runs = tmp_path / 'results' / 'mini'

@@ -4,9 +4,10 @@ import os
 import pytest
 import torch
 
-import hemnet_mmseg.utils.checkpoint_files as checkpoint_files
-from hemnet_mmseg.utils import (UserError, check_checkpoint_file,
-                                find_resume_checkpoint)
+import hemnet_mmseg.checkpoint.files as checkpoint_files
+from hemnet_mmseg.checkpoint import (check_checkpoint_file,
+                                     find_resume_checkpoint)
+from hemnet_mmseg.utils import UserError
 
 
 @pytest.fixture

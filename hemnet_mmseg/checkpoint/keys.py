@@ -16,7 +16,7 @@ from typing import List, Mapping, Tuple
 import torch
 from mmengine.model import BaseTTAModel, is_model_wrapper
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 
 def _cut(keys: List[str], n: int = 4) -> str:
