@@ -23,7 +23,9 @@ HEMNET_ONLY = set(SETTINGS) - {'num_stages'}
 #: EMANet heads: mmseg's own, and its float32-EM variant (CPU recipes)
 EMANET_HEADS = ('EMAHead', 'Float32EMAHead')
 #: mmseg 1.x file names: {algo}_{backbone}_{gpus}xb{batch}-{iters}_{data}
-NAME = re.compile(r'[a-z]+_r\d+-d8_\d+xb\d+-\d+k?_[a-z0-9-]+-\d+x\d+\.py$')
+#: (a suffix such as _from-zoo names a variant of the same recipe)
+NAME = re.compile(
+    r'[a-z]+_r\d+-d8_\d+xb\d+-\d+k?_[a-z0-9-]+-\d+x\d+(_[a-z0-9-]+)?\.py$')
 
 
 def _rel(path):
@@ -85,8 +87,9 @@ def test_config_loads_and_model_builds(path):
     if m:
         assert cfg.model.backbone.depth == int(m.group(2))
     # user-facing configs keep the real pretrained names
+    # (a fine-tune from a checkpoint, load_from, needs no ImageNet weights)
     if m and 'toy' not in name and int(m.group(2)) >= 50 and \
-            '160x192' not in name:
+            '160x192' not in name and not cfg.get('load_from'):
         scheme, _, weights = cfg.model.pretrained.partition('://')
         assert scheme == 'open-mmlab' and weights.startswith('resnet')
 
