@@ -281,7 +281,7 @@ def onnx_figures(args, device) -> dict:
             feed = {'image': image.numpy()}
             times = interleaved(
                 dict(
-                    pytorch=lambda: inference(wrapper, lambda: wrapper(image)),
+                    pytorch=inference(wrapper, lambda: wrapper(image)),
                     onnxruntime=lambda: session.run(None, feed)), args.repeats,
                 args.warmup, torch.device('cpu'))
             (got, ) = session.run(None, feed)
