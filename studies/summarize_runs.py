@@ -144,7 +144,9 @@ def read_run(folder: str) -> Optional[dict]:
 
 
 def method_of(name: str) -> str:
-    return re.sub(r'_seed\d+$', '', name)
+    """A run's method: its name without ``_seed<k>`` (at the end, or
+    before a suffix: ``implicit_seed1_logged`` is ``implicit_logged``)."""
+    return re.sub(r'_seed\d+(?=_|$)', '', name, count=1)
 
 
 def n_runs(n: int) -> str:

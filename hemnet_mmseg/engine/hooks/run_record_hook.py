@@ -8,8 +8,9 @@ hold only the previous validation. The hook runs that validation first.
 At the end of training the hook writes ``run.json`` into the run's log
 folder: the decode head's class and resolved EM settings (read from the
 built model, so a default that changes later cannot relabel an old run),
-the precision the optimizer wrapper trained in and whether the EM unit ran
-in float32, the seed, iterations, device and wall time. Summaries read it
+the precision the optimizer wrapper trained in, why, and whether the EM
+unit ran in float32, the seed, iterations, device (the CPU's model: bf16
+runs repeat bit for bit only on the same one) and wall time. Summaries read it
 instead of parsing logs or executing stored configs.
 """
 import json
@@ -26,6 +27,7 @@ from mmseg.models.decode_heads.ema_head import EMAModule
 from mmseg.registry import HOOKS
 
 from ...models.layers import SETTINGS, Float32EMAModule, HEMModule
+from ..optimizers.precision_probe import cpu_info
 
 
 def describe_decode_head(model: torch.nn.Module) -> Dict[str, Any]:
@@ -95,9 +97,10 @@ class RunRecordHook(Hook):
             precision_reason=getattr(runner.optim_wrapper, 'precision_reason',
                                      None),
             em_float32=em_float32,
-            device=(torch.cuda.get_device_name() if torch.cuda.is_available()
-                    else f'CPU {platform.machine()}, '
-                    f'{torch.get_num_threads()} threads'),
+            device=(
+                torch.cuda.get_device_name() if torch.cuda.is_available() else
+                f'CPU {cpu_info().get("model name") or platform.machine()}, '
+                f'{torch.get_num_threads()} threads'),
             torch=torch.__version__,
             train_wall_s=round(time.time() - self._start, 1),
             date=time.strftime('%Y-%m-%d'))
