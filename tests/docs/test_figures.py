@@ -15,8 +15,8 @@ MODEL_PAGE = open(osp.join(REPO, 'configs', 'hemnet', 'README.md')).read()
 
 
 def _toy_rows() -> dict:
-    """method -> (mIoU, minutes, run folder) of the model page's toy
-    table."""
+    """method -> (mIoU, minutes, run folder, fps, mIoU(ms+flip)) of the
+    model page's toy table."""
     table = MODEL_PAGE.split('### Toy shapes', 1)[1].split('###', 1)[0]
     rows = {}
     for line in table.splitlines():
@@ -25,7 +25,8 @@ def _toy_rows() -> dict:
         if len(cells) > 7 and log:
             rows[cells[0].split(' ')[0]] = (float(cells[6]),
                                             float(cells[7].split()[0]),
-                                            osp.join(REPO, log.group(1)))
+                                            osp.join(REPO, log.group(1)),
+                                            cells[9], cells[10])
     return rows
 
 
@@ -38,8 +39,17 @@ def _recorded(folder: str) -> tuple:
 def test_the_model_pages_toy_rows_are_their_runs():
     rows = _toy_rows()
     assert {'HEMNet', 'EMANet', 'per-pixel'} <= set(rows)
-    for method, (miou, minutes, folder) in rows.items():
+    for method, (miou, minutes, folder, fps, tta) in rows.items():
         assert (miou, minutes) == _recorded(folder), method
+        if tta != '-':  # mIoU(ms+flip): tools/test.py --tta
+            metrics = json.load(
+                open(osp.join(folder, 'tta', 'test_metrics.json')))
+            assert float(tta) == round(metrics['metrics']['mIoU'], 2)
+        if fps != '-':  # 1 / tools/test.py's mean time per image
+            lines = open(osp.join(folder, 'test.log')).read().splitlines()
+            last = [ln for ln in lines if 'Iter(test)' in ln and 'mIoU' in ln]
+            seconds = float(re.findall(r'time: ([\d.]+)', last[-1])[-1])
+            assert float(fps) == round(1 / seconds, 1), method
 
 
 def test_the_demo_row_is_the_newest_demo_run():
@@ -53,8 +63,8 @@ def test_the_demo_row_is_the_newest_demo_run():
 
 
 def test_the_readme_demo_figures_are_the_model_pages():
-    miou, minutes, _ = _toy_rows()['HEMNet']
-    ema, _, _ = _toy_rows()['EMANet']
+    miou, minutes = _toy_rows()['HEMNet'][:2]
+    ema = _toy_rows()['EMANet'][0]
     said = re.search(
         r'([\d.]+) minutes on 2 CPU cores with bf16 .*?'
         r'val mIoU ([\d.]+)',
