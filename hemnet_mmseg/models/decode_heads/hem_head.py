@@ -19,8 +19,14 @@ import torch
 from mmseg.models.decode_heads.ema_head import EMAHead
 from mmseg.registry import MODELS
 
-from ..layers.em_settings import SETTINGS, resolve_grad_mode
+from ..layers.em_settings import SETTINGS, SettingError, resolve_grad_mode
 from ..layers.hem_module import HEMModule
+
+#: settings that existed and went, with what to use instead
+RETIRED = dict(
+    em_compile="MMEngine's compile=True compiles the whole model "
+    '(docs/analysis.md, "Compile")',
+    em_tf32='no replacement; it returns with a GPU measurement')
 
 
 @MODELS.register_module()
@@ -65,6 +71,9 @@ class HEMHead(EMAHead):
                  momentum: float = 0.1,
                  backprop_em: Optional[bool] = None,
                  **kwargs) -> None:
+        for name, instead in RETIRED.items():
+            if name in kwargs:
+                raise SettingError(f'{name} was retired (issue 33): {instead}')
         settings = {k: kwargs.pop(k) for k in SETTINGS if k in kwargs}
         if backprop_em is not None:
             warnings.warn(

@@ -140,3 +140,18 @@ def test_a_bad_setting_is_a_user_error():
     from hemnet_mmseg.utils.errors import UserError
     with pytest.raises(UserError):
         _unit(step_size=2.0)
+
+
+@pytest.mark.parametrize('name', ['em_compile', 'em_tf32'])
+def test_a_retired_head_setting_says_what_replaced_it(name):
+    from hemnet_mmseg.models import HEMHead
+    with pytest.raises(SettingError, match=f'{name} was retired'):
+        HEMHead(
+            in_channels=8,
+            channels=8,
+            ema_channels=8,
+            num_bases=4,
+            num_stages=3,
+            num_classes=3,
+            norm_cfg=dict(type='BN'),
+            **{name: True})
