@@ -20,7 +20,10 @@ def test_the_srun_command_is_mmsegs(repo, tmp_path, script, extra):
     (bin_dir / 'srun').chmod(0o755)
     log = tmp_path / 'srun.log'
     env = dict(
-        os.environ,
+        {
+            k: v
+            for k, v in os.environ.items() if k != 'PYTHON'
+        },  # make exports it
         PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
         SRUN_LOG=str(log),
         GPUS='8',
