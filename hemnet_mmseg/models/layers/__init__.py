@@ -1,7 +1,7 @@
 from .em_settings import (EM_BACKWARDS, GRAD_MODES, MIXINGS, SETTINGS,
                           EMSettings, SettingError)
 from .float32_ema_module import Float32EMAModule
-from .grad_modes import em_step, em_with_grad_mode
+from .grad_modes import em_with_grad_mode
 from .hem_module import HEMModule
 from .highway_em import (EMResult, e_step, em_iteration, highway_step,
                          log_likelihood, m_step, reconstruct, unrolled_em)
@@ -9,6 +9,6 @@ from .highway_em import (EMResult, e_step, em_iteration, highway_step,
 __all__ = [
     'EM_BACKWARDS', 'GRAD_MODES', 'MIXINGS', 'SETTINGS', 'EMSettings',
     'SettingError', 'Float32EMAModule', 'HEMModule', 'EMResult', 'e_step',
-    'em_iteration', 'em_step', 'em_with_grad_mode', 'highway_step',
-    'log_likelihood', 'm_step', 'reconstruct', 'unrolled_em'
+    'em_iteration', 'em_with_grad_mode', 'highway_step', 'log_likelihood',
+    'm_step', 'reconstruct', 'unrolled_em'
 ]

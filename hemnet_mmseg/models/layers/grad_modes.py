@@ -43,13 +43,6 @@ from .em_settings import EMSettings
 from .highway_em import EMResult, em_iteration, unrolled_em
 
 
-def em_step(feats: Tensor, bases: Tensor,
-            **iteration) -> Tuple[Tensor, Tensor]:
-    """One iteration F (:func:`~.highway_em.em_iteration`): mu(t) (B, C, K)
-    and Z(t) (B, N, K) from X (B, C, N) and mu(t-1) (B|1, C, K)."""
-    return em_iteration(feats, bases, **iteration)[:2]
-
-
 def solve_adjoint(grad: Tensor, vjp, max_iters: int,
                   tol: float) -> Tuple[Tensor, int, float]:
     """Solve ``w = grad + vjp(w)`` by fixed-point iteration.
@@ -126,7 +119,7 @@ def implicit_fixed_point(feats: Tensor,
         Tensor: (B, C, K), equal to ``bases``.
     """
     bases = bases.detach()
-    stepped, _ = em_step(feats, bases, **step_kwargs)
+    stepped = em_iteration(feats, bases, **step_kwargs).bases
     # value: bases exactly (x - x == 0); gradient: through F(bases, X) to X
     fixed = bases + (stepped - stepped.detach())
     frozen = feats.detach()
@@ -135,7 +128,7 @@ def implicit_fixed_point(feats: Tensor,
     def adjoint_hook(grad: Tensor) -> Tensor:
         with torch.enable_grad():
             leaf = bases.clone().requires_grad_()
-            out, _ = em_step(frozen, leaf, **step_kwargs)
+            out = em_iteration(frozen, leaf, **step_kwargs).bases
 
             def vjp(vec: Tensor) -> Tensor:
                 return torch.autograd.grad(
@@ -146,7 +139,7 @@ def implicit_fixed_point(feats: Tensor,
             if on_adjoint is not None:
                 # w dF/dX and v dF/dX on a graph of their own
                 x = frozen.clone().requires_grad_()
-                out_x, _ = em_step(x, bases, **step_kwargs)
+                out_x = em_iteration(x, bases, **step_kwargs).bases
                 solved.update(
                     iters=used,
                     change=change,
@@ -256,7 +249,7 @@ def em_with_grad_mode(
     if analytic:
         new, resp = analytic_unrolled_em(feats, prev, 1, **kwargs)
     else:
-        new, resp = em_step(feats, prev, **kwargs)
+        new, resp = em_iteration(feats, prev, **kwargs)[:2]
     if return_history:
         bases_hist.append(new)
         resp_hist.append(resp)

@@ -3,7 +3,7 @@ forward in every mode, and each backward what it claims to be."""
 import pytest
 import torch
 
-from hemnet_mmseg.models.layers import (GRAD_MODES, EMSettings, em_step,
+from hemnet_mmseg.models.layers import (GRAD_MODES, EMSettings, em_iteration,
                                         em_with_grad_mode)
 
 C, N, K, B = 8, 48, 4, 2
@@ -220,9 +220,9 @@ def _two_grads(feats, bases, weight, num_stages, **kw):
         **kw)
     prev = _em(feats, bases, num_stages - 1, 'none').bases
     x = feats.clone().requires_grad_()
-    stepped, _ = em_step(x, prev)
+    stepped, _ = em_iteration(x, prev)[:2]
     fixed = prev + (stepped - stepped.detach())  # no adjoint: w = v
-    last, resp = em_step(x, fixed)
+    last, resp = em_iteration(x, fixed)[:2]
     (weight * torch.matmul(last, resp.transpose(1, 2))).sum().backward()
     return got, x.grad, stats
 
@@ -276,19 +276,19 @@ def _exact_implicit(feats, bases, weight, num_stages, **kw):
                **kw).bases.expand(feats.shape[0], -1, -1)
 
     def loss(x, mu):
-        last, resp = em_step(x, mu, **kw)
+        last, resp = em_iteration(x, mu, **kw)[:2]
         return (weight * torch.matmul(last, resp.transpose(1, 2))).sum()
 
     x = feats.clone().requires_grad_()
     mu = prev.clone().requires_grad_()
     direct, v = torch.autograd.grad(loss(x, mu), (x, mu))
     jac = torch.autograd.functional.jacobian(
-        lambda m: em_step(feats, m, **kw)[0],
+        lambda m: em_iteration(feats, m, **kw).bases,
         prev).reshape(prev.numel(), prev.numel())
     eye = torch.eye(prev.numel(), dtype=jac.dtype)
     w = torch.linalg.solve((eye - jac).T, v.reshape(-1)).reshape(prev.shape)
     x = feats.clone().requires_grad_()
-    step, _ = em_step(x, prev, **kw)
+    step, _ = em_iteration(x, prev, **kw)[:2]
     (through, ) = torch.autograd.grad(step, x, w)
     return direct + through
 
