@@ -24,7 +24,8 @@ from mmengine.logging import MessageHub
 from mmseg.models.decode_heads.ema_head import EMAModule, reduce_mean
 from torch import Tensor
 
-from .em_settings import SETTINGS, EMSettings, SettingError, _check
+from .em_settings import (SETTINGS, EMSettings, SettingError, _check, _is_int,
+                          _is_real)
 from .grad_modes import em_with_grad_mode
 from .highway_em import EPS, EMResult, reconstruct
 
@@ -53,12 +54,11 @@ class HEMModule(EMAModule):
                  **settings: Any) -> None:
         # all checked before EMAModule draws or asserts anything
         _check(
-            isinstance(num_bases, int) and not isinstance(num_bases, bool)
-            and num_bases >= 1, 'num_bases', 'an int >= 1', num_bases)
+            _is_int(num_bases) and num_bases >= 1, 'num_bases', 'an int >= 1',
+            num_bases)
         _check(
-            isinstance(momentum,
-                       (int, float)) and not isinstance(momentum, bool)
-            and 0 <= momentum <= 1, 'momentum', 'a number in [0, 1]', momentum)
+            _is_real(momentum) and 0 <= momentum <= 1, 'momentum',
+            'a number in [0, 1]', momentum)
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise SettingError(f'{unknown[0]} is not an EM setting (one of '
