@@ -76,3 +76,32 @@ def check_state_dict_keys(model: torch.nn.Module, state_dict: Mapping,
         f'checkpoint {source} does not match the model of the config: '
         f'{"; ".join(parts)}. It is another model; pass '
         '--allow-mismatched-keys to load it anyway')
+
+
+def init_model_checked(cfg,
+                       checkpoint: str,
+                       device: str = 'cpu',
+                       strict: bool = True) -> torch.nn.Module:
+    """mmseg's ``init_model`` with ``checkpoint``, then (``strict``) the
+    checkpoint's keys and shapes checked against the model
+    (:func:`check_state_dict_keys`; the file is read a second time,
+    weights-only: ``init_model`` keeps nothing of what it loaded).
+
+    Args:
+        cfg (Config): the model's config.
+        checkpoint (str): the checkpoint file.
+        device (str): where the model goes. Defaults to ``'cpu'``.
+        strict (bool): refuse a checkpoint of another model. Defaults to
+            True.
+
+    Returns:
+        nn.Module: the segmentor with the checkpoint's weights.
+    """
+    from mmseg.apis import init_model
+
+    from .loader import load_from_local_weights_only
+    model = init_model(cfg, checkpoint, device=device)
+    if strict:
+        ckpt = load_from_local_weights_only(checkpoint, map_location='cpu')
+        check_state_dict_keys(model, ckpt.get('state_dict', ckpt), checkpoint)
+    return model

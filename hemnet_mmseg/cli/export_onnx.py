@@ -27,9 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hemnet_mmseg.checkpoint import (check_checkpoint_file,
-                                     check_state_dict_keys,
-                                     load_from_local_weights_only)
+from hemnet_mmseg.checkpoint import check_checkpoint_file, init_model_checked
 from hemnet_mmseg.utils import UserError, load_config, replace_syncbn
 from .outputs import check_output_file
 from .process import run_main
@@ -69,16 +67,11 @@ def build_segmentor(config: str,
                     strict: bool = True) -> torch.nn.Module:
     """The config's segmentor with the checkpoint's weights, in evaluation,
     on the CPU, BN for SyncBN (checked, loaded weights-only)."""
-    from mmseg.apis import init_model
     check_checkpoint_file(checkpoint)
     cfg = load_config(config)
     replace_syncbn(cfg.model)
     cfg.model.pretrained = None
-    model = init_model(cfg, checkpoint, device='cpu').eval()
-    if strict:
-        ckpt = load_from_local_weights_only(checkpoint, map_location='cpu')
-        check_state_dict_keys(model, ckpt.get('state_dict', ckpt), checkpoint)
-    return model
+    return init_model_checked(cfg, checkpoint, 'cpu', strict).eval()
 
 
 def export(model: torch.nn.Module,

@@ -16,9 +16,7 @@ from typing import Optional, Tuple
 import cv2
 import mmcv
 
-from hemnet_mmseg.checkpoint import (check_checkpoint_file,
-                                     check_state_dict_keys,
-                                     load_from_local_weights_only)
+from hemnet_mmseg.checkpoint import check_checkpoint_file, init_model_checked
 from hemnet_mmseg.utils import UserError, load_config
 from .config_checks import check_device
 from .outputs import check_output_file
@@ -121,7 +119,7 @@ def read_image(path: str):
 
 
 def main(argv: Optional[list] = None) -> str:
-    from mmseg.apis import inference_model, init_model, show_result_pyplot
+    from mmseg.apis import inference_model, show_result_pyplot
     args = parse_args(argv)
     if not 0 < args.opacity <= 1:
         raise UserError(f'--opacity must be in (0, 1], got {args.opacity}')
@@ -146,12 +144,8 @@ def main(argv: Optional[list] = None) -> str:
                 f'pixels, over --max-pixels {args.max_pixels}; memory grows '
                 'with the pixel count: raise --max-pixels to run it anyway')
     img = read_image(args.img)
-    model = init_model(cfg, args.checkpoint, device=device)
-    if not args.allow_mismatched_keys:
-        ckpt = load_from_local_weights_only(
-            args.checkpoint, map_location='cpu')
-        check_state_dict_keys(model, ckpt.get('state_dict', ckpt),
-                              args.checkpoint)
+    model = init_model_checked(cfg, args.checkpoint, device,
+                               not args.allow_mismatched_keys)
     result = inference_model(model, img)
     # mmseg's visualiser indexes a numpy mask with the label map; a torch
     # tensor of one element indexes as the integer 0 or 1 (IndexError on a
